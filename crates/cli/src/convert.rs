@@ -1,0 +1,199 @@
+//! `tessera convert`.
+
+use crate::progress_view::ProgressView;
+use clap::{Args, ValueEnum};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use tessera_model::CrsSpec;
+use tessera_pipeline::{ErrorKind, JobReport, JobSpec, Progress, TilesFormat, TilingOptions};
+
+#[derive(Clone, Copy, ValueEnum)]
+enum FormatArg {
+    /// 3D Tiles 1.1 with glTF (.glb) tiles
+    #[value(name = "3dtiles")]
+    Tiles11,
+    /// 3D Tiles 1.0 with .pnts tiles, for older clients
+    #[value(name = "3dtiles-1.0")]
+    Tiles10,
+}
+
+#[derive(Args)]
+pub struct ConvertArgs {
+    /// Input files or directories (searched recursively); the format is read from the content
+    #[arg(required = true)]
+    inputs: Vec<PathBuf>,
+    /// Output directory (or .3tz file with --archive)
+    #[arg(short, long)]
+    output: PathBuf,
+    /// CRS of the inputs, overriding what they declare: EPSG:n, EPSG:h+v, WKT or a PROJ string
+    #[arg(long, value_name = "CRS")]
+    input_crs: Option<String>,
+    /// Vertical grid (.gtx/.gsb/.byn) that turns orthometric heights into ellipsoidal ones
+    #[arg(long, value_name = "GRID")]
+    geoid: Option<PathBuf>,
+    /// Output flavour
+    #[arg(long, value_enum, default_value = "3dtiles")]
+    format: FormatArg,
+    /// Write one .3tz archive instead of a directory
+    #[arg(long)]
+    archive: bool,
+    /// Most points in one tile before it is split
+    #[arg(long, default_value_t = TilingOptions::default().max_points_per_tile, value_name = "N")]
+    max_points_per_tile: usize,
+    /// Thin the cloud: keep one point per cube of this edge in metres (default: keep all)
+    #[arg(long, value_name = "METRES")]
+    sample_spacing: Option<f64>,
+    /// Worker threads (default: all cores)
+    #[arg(long, value_name = "N")]
+    threads: Option<usize>,
+    /// Replace the output if it exists
+    #[arg(long)]
+    force: bool,
+    /// Directory for temporary files (default: next to the output)
+    #[arg(long, value_name = "DIR")]
+    temp_dir: Option<PathBuf>,
+    /// Write the job report as JSON to this file
+    #[arg(long, value_name = "FILE")]
+    report: Option<PathBuf>,
+    /// Print only errors
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+fn usage(msg: impl std::fmt::Display) -> ExitCode {
+    eprintln!("error: {msg}");
+    ExitCode::from(2)
+}
+
+fn spec_from(args: &ConvertArgs) -> Result<JobSpec, ExitCode> {
+    let mut spec = JobSpec::new(args.inputs.clone(), args.output.clone());
+    if let Some(c) = &args.input_crs {
+        spec.input_crs = Some(CrsSpec::parse(c).map_err(|e| usage(format!("--input-crs: {e}")))?);
+    }
+    if let Some(s) = args.sample_spacing {
+        if !(s.is_finite() && s > 0.0) {
+            return Err(usage(
+                "--sample-spacing must be a positive number of metres",
+            ));
+        }
+    }
+    if args.max_points_per_tile < 1_000 {
+        return Err(usage("--max-points-per-tile must be at least 1000"));
+    }
+    if args.archive && args.output.extension().is_none_or(|e| e != "3tz") {
+        return Err(usage("with --archive, -o must name a .3tz file"));
+    }
+    if args.output.exists() && !args.force {
+        let empty_dir = std::fs::read_dir(&args.output).is_ok_and(|mut d| d.next().is_none());
+        if !empty_dir {
+            return Err(usage(format!(
+                "{} exists; pass --force to replace it",
+                args.output.display()
+            )));
+        }
+    }
+    spec.geoid = args.geoid.clone();
+    spec.format = match args.format {
+        FormatArg::Tiles11 => TilesFormat::Tiles11,
+        FormatArg::Tiles10 => TilesFormat::Tiles10,
+    };
+    spec.archive = args.archive;
+    spec.tiling.max_points_per_tile = args.max_points_per_tile;
+    spec.tiling.sample_spacing_m = args.sample_spacing;
+    spec.temp_dir = args.temp_dir.clone();
+    Ok(spec)
+}
+
+pub fn run(args: ConvertArgs) -> ExitCode {
+    let spec = match spec_from(&args) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let mut pool = rayon::ThreadPoolBuilder::new().thread_name(|i| format!("tessera-{i}"));
+    if let Some(n) = args.threads {
+        if n == 0 {
+            return usage("--threads must be at least 1");
+        }
+        pool = pool.num_threads(n);
+    }
+    let pool = match pool.build() {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: cannot start worker threads: {e}");
+            return ExitCode::from(3);
+        }
+    };
+    let progress = Arc::new(Progress::new());
+    {
+        let p = progress.clone();
+        let _ = ctrlc::set_handler(move || p.cancel());
+    }
+    let view = (!args.quiet).then(|| ProgressView::start(progress.clone()));
+    let started = std::time::Instant::now();
+    let result = pool.install(|| tessera_pipeline::run(&spec, &progress));
+    if let Some(v) = view {
+        v.stop();
+    }
+    match result {
+        Ok(report) => {
+            if let Some(path) = &args.report {
+                let json = serde_json::to_vec_pretty(&report).unwrap_or_default();
+                if let Err(e) = std::fs::write(path, json) {
+                    eprintln!("error: {}: cannot write the report: {e}", path.display());
+                    return ExitCode::from(3);
+                }
+            }
+            print_report(&report, started.elapsed(), args.quiet);
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            match e.kind() {
+                ErrorKind::Data => ExitCode::from(1),
+                ErrorKind::Internal => ExitCode::from(3),
+                ErrorKind::Canceled => ExitCode::from(130),
+            }
+        }
+    }
+}
+
+fn print_report(r: &JobReport, took: std::time::Duration, quiet: bool) {
+    for w in &r.warnings {
+        eprintln!("warning: {}", w.message);
+    }
+    if r.warnings_dropped > 0 {
+        eprintln!("warning: {} more warnings not shown", r.warnings_dropped);
+    }
+    if quiet {
+        return;
+    }
+    for i in &r.inputs {
+        println!(
+            "  {}: {} points, CRS {} (from {})",
+            i.path.display(),
+            i.points,
+            i.crs,
+            i.crs_source
+        );
+    }
+    let secs = took.as_secs_f64();
+    println!(
+        "wrote {} points in {} tiles ({} levels, {:.1} MB) to {} in {:.1} s ({:.2} M points/s)",
+        r.points_written,
+        r.tiles,
+        u32::from(r.max_level) + 1,
+        r.bytes_written as f64 / 1e6,
+        r.output.display(),
+        secs,
+        r.points_read as f64 / secs.max(1e-9) / 1e6
+    );
+    if r.points_thinned > 0 {
+        println!("thinned {} points (--sample-spacing)", r.points_thinned);
+    }
+    let e = r.extent_deg;
+    println!(
+        "extent: lon {:.6}..{:.6}, lat {:.6}..{:.6}",
+        e[0], e[2], e[1], e[3]
+    );
+}

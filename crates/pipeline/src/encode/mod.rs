@@ -1,0 +1,24 @@
+//! Encoders: plain functions from points to the bytes of one tile.
+
+mod glb;
+mod pnts;
+
+pub use glb::encode_point_glb;
+pub use pnts::encode_pnts;
+
+/// Point columns of one tile, positions relative to `center` (tile frame, z up).
+pub struct PointTile<'a> {
+    pub center: [f64; 3],
+    pub positions: &'a [[f32; 3]],
+    pub rgb: Option<&'a [[u8; 3]]>,
+    pub intensity: Option<&'a [u16]>,
+    pub classification: Option<&'a [u8]>,
+    pub return_number: Option<&'a [u8]>,
+    pub number_of_returns: Option<&'a [u8]>,
+}
+
+pub(crate) fn pad_to(buf: &mut Vec<u8>, align: usize, byte: u8) {
+    while buf.len() % align != 0 {
+        buf.push(byte);
+    }
+}

@@ -1,0 +1,111 @@
+//! 3D Tiles 1.0 `.pnts` point tiles: RTC_CENTER + float positions, RGB, and a batch table
+//! with the per-point attributes.
+
+use super::{pad_to, PointTile};
+use serde_json::{json, Map, Value};
+
+fn padded_json(v: &Value, start: usize) -> Vec<u8> {
+    let mut b = serde_json::to_vec(v).unwrap_or_default();
+    while (start + b.len()) % 8 != 0 {
+        b.push(b' ');
+    }
+    b
+}
+
+pub fn encode_pnts(tile: &PointTile) -> Vec<u8> {
+    let n = tile.positions.len();
+    let mut ft_bin = Vec::with_capacity(n * 15);
+    for p in tile.positions {
+        for v in p {
+            ft_bin.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+    let mut ft =
+        json!({"POINTS_LENGTH": n, "RTC_CENTER": tile.center, "POSITION": {"byteOffset": 0}});
+    if let Some(rgb) = tile.rgb {
+        pad_to(&mut ft_bin, 8, 0);
+        ft["RGB"] = json!({"byteOffset": ft_bin.len()});
+        for c in rgb {
+            ft_bin.extend_from_slice(c);
+        }
+    }
+    pad_to(&mut ft_bin, 8, 0);
+    let mut bt = Map::new();
+    let mut bt_bin = Vec::new();
+    let mut column = |name: &str, ct: &str, bytes: Vec<u8>| {
+        bt.insert(
+            name.into(),
+            json!({"byteOffset": bt_bin.len(), "componentType": ct, "type": "SCALAR"}),
+        );
+        bt_bin.extend_from_slice(&bytes);
+        pad_to(&mut bt_bin, 8, 0);
+    };
+    if let Some(v) = tile.intensity {
+        column(
+            "Intensity",
+            "UNSIGNED_SHORT",
+            v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+        );
+    }
+    if let Some(v) = tile.classification {
+        column("Classification", "UNSIGNED_BYTE", v.to_vec());
+    }
+    if let Some(v) = tile.return_number {
+        column("ReturnNumber", "UNSIGNED_BYTE", v.to_vec());
+    }
+    if let Some(v) = tile.number_of_returns {
+        column("NumberOfReturns", "UNSIGNED_BYTE", v.to_vec());
+    }
+    let ft_json = padded_json(&ft, 28);
+    let bt_json = if bt.is_empty() {
+        Vec::new()
+    } else {
+        padded_json(&Value::Object(bt), 28 + ft_json.len() + ft_bin.len())
+    };
+    let total = 28 + ft_json.len() + ft_bin.len() + bt_json.len() + bt_bin.len();
+    let mut out = Vec::with_capacity(total);
+    out.extend_from_slice(b"pnts");
+    for v in [
+        1,
+        total,
+        ft_json.len(),
+        ft_bin.len(),
+        bt_json.len(),
+        bt_bin.len(),
+    ] {
+        out.extend_from_slice(&(v as u32).to_le_bytes());
+    }
+    out.extend_from_slice(&ft_json);
+    out.extend_from_slice(&ft_bin);
+    out.extend_from_slice(&bt_json);
+    out.extend_from_slice(&bt_bin);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_lengths_add_up() {
+        let pos = [[0.0f32; 3]; 3];
+        let rgb = [[1u8, 2, 3]; 3];
+        let i = [7u16; 3];
+        let tile = PointTile {
+            center: [1.0, 2.0, 3.0],
+            positions: &pos,
+            rgb: Some(&rgb),
+            intensity: Some(&i),
+            classification: None,
+            return_number: None,
+            number_of_returns: None,
+        };
+        let b = encode_pnts(&tile);
+        let word = |k: usize| u32::from_le_bytes(b[4 * k..4 * k + 4].try_into().unwrap()) as usize;
+        assert_eq!(&b[0..4], b"pnts");
+        assert_eq!(word(2), b.len());
+        assert_eq!(28 + word(3) + word(4) + word(5) + word(6), b.len());
+        assert_eq!((28 + word(3)) % 8, 0);
+        assert_eq!(b.len() % 8, 0);
+    }
+}

@@ -1,0 +1,114 @@
+//! Errors per format and stage, wrapped into [`PipelineError`]. Every message names the
+//! file it is about and, where there is one, says how to fix the problem.
+
+use std::io;
+use std::path::PathBuf;
+
+/// How a front end should treat an error: bad input (exit 1 / DATA_ERROR), a fault of
+/// Tessera or its environment (exit 3 / ERROR), or a cancelled job (exit 130).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    Data,
+    Internal,
+    Canceled,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    #[error("{}: no such file or directory", path.display())]
+    NotFound { path: PathBuf },
+    #[error("{}: cannot read: {source}", path.display())]
+    Io { path: PathBuf, source: io::Error },
+    #[error("{}: {what}; Tessera converts LAS/LAZ point clouds (files starting with `LASF`). Check the file, or leave it out", path.display())]
+    Unsupported { path: PathBuf, what: String },
+    #[error("no input files: {0}")]
+    NoInputs(String),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LasError {
+    #[error("{}: not a readable LAS/LAZ file: {reason}. Check that the file is complete and really LAS/LAZ", path.display())]
+    Header { path: PathBuf, reason: String },
+    #[error("{}: the header's scale factor for {axis} is {value}; every coordinate would collapse onto the offset. Fix the header (e.g. `las2las` / `pdal translate` with a proper scale)", path.display())]
+    BadScale {
+        path: PathBuf,
+        axis: char,
+        value: f64,
+    },
+    #[error("{}: the header promises {expected} points but the file holds only {found}; the file is truncated. Re-export or re-download it", path.display())]
+    Truncated {
+        path: PathBuf,
+        expected: u64,
+        found: u64,
+    },
+    #[error("{}: corrupt point data in points {start}..{end}: {reason}. Re-export or re-download the file", path.display())]
+    Decode {
+        path: PathBuf,
+        start: u64,
+        end: u64,
+        reason: String,
+    },
+    #[error("{}: the file holds no points; leave it out of the conversion", path.display())]
+    Empty { path: PathBuf },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CrsError {
+    #[error("{}: no coordinate reference system in the file (no WKT or GeoTIFF-key VLR). Pass --input-crs, e.g. --input-crs EPSG:28992", path.display())]
+    Missing { path: PathBuf },
+    #[error("{}: PROJ cannot use the CRS {crs}: {reason}. Pass a CRS PROJ knows with --input-crs", path.display())]
+    Unusable {
+        path: PathBuf,
+        crs: String,
+        reason: String,
+    },
+    #[error("{}: coordinates cannot be in {crs}: {detail}. The file's CRS is probably mislabelled; pass the right one with --input-crs", path.display())]
+    Implausible {
+        path: PathBuf,
+        crs: String,
+        detail: String,
+    },
+    #[error("geoid grid {}: {reason}. Pass a vertical grid PROJ can read (.gtx, .gsb or .byn), e.g. /usr/share/proj/egm96_15.gtx", path.display())]
+    Geoid { path: PathBuf, reason: String },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OutputError {
+    #[error("{}: cannot write: {source}", path.display())]
+    Io { path: PathBuf, source: io::Error },
+    #[error("{}: cannot write the archive: {reason}", path.display())]
+    Archive { path: PathBuf, reason: String },
+}
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PipelineError {
+    #[error(transparent)]
+    Input(#[from] InputError),
+    #[error(transparent)]
+    Las(#[from] LasError),
+    #[error(transparent)]
+    Crs(#[from] CrsError),
+    #[error(transparent)]
+    Output(#[from] OutputError),
+    #[error("temporary storage {}: {source}", path.display())]
+    Spill { path: PathBuf, source: io::Error },
+    #[error("conversion cancelled")]
+    Canceled,
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl PipelineError {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            PipelineError::Input(_) | PipelineError::Las(_) | PipelineError::Crs(_) => {
+                ErrorKind::Data
+            }
+            PipelineError::Output(_) | PipelineError::Spill { .. } | PipelineError::Internal(_) => {
+                ErrorKind::Internal
+            }
+            PipelineError::Canceled => ErrorKind::Canceled,
+        }
+    }
+}

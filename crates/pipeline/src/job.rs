@@ -1,0 +1,67 @@
+//! What to convert and how: the plain data both front ends build.
+
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+use tessera_model::CrsSpec;
+
+/// 3D Tiles flavour of the output.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TilesFormat {
+    /// 3D Tiles 1.1: glTF (`.glb`) point tiles with EXT_structural_metadata.
+    #[default]
+    Tiles11,
+    /// 3D Tiles 1.0: `.pnts` tiles with a batch table, for older clients.
+    Tiles10,
+}
+
+/// A conversion job. Inputs are files or directories (searched recursively).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobSpec {
+    pub inputs: Vec<PathBuf>,
+    /// A directory, or with `archive` the `.3tz` file to write.
+    pub output: PathBuf,
+    /// Overrides whatever CRS the inputs declare.
+    pub input_crs: Option<CrsSpec>,
+    /// Vertical grid turning orthometric heights into ellipsoidal ones.
+    pub geoid: Option<PathBuf>,
+    pub format: TilesFormat,
+    pub archive: bool,
+    pub tiling: TilingOptions,
+    /// Where to spill points while tiling; defaults to the output's parent directory.
+    pub temp_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct TilingOptions {
+    /// A tile holding at most this many points becomes a leaf.
+    pub max_points_per_tile: usize,
+    /// Keep only one point per cube of this edge (metres); `None` keeps every point.
+    pub sample_spacing_m: Option<f64>,
+    /// Points held in memory per worker while tiling one octree cell.
+    pub cell_budget_points: usize,
+}
+
+impl Default for TilingOptions {
+    fn default() -> Self {
+        TilingOptions {
+            max_points_per_tile: 80_000,
+            sample_spacing_m: None,
+            cell_budget_points: 2_000_000,
+        }
+    }
+}
+
+impl JobSpec {
+    pub fn new(inputs: Vec<PathBuf>, output: PathBuf) -> JobSpec {
+        JobSpec {
+            inputs,
+            output,
+            input_crs: None,
+            geoid: None,
+            format: TilesFormat::default(),
+            archive: false,
+            tiling: TilingOptions::default(),
+            temp_dir: None,
+        }
+    }
+}

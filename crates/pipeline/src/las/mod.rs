@@ -1,0 +1,8 @@
+//! LAS/LAZ reader: cheap inspection (header, CRS, work units) and reads of point ranges,
+//! callable from many rayon workers at once (each opens its own reader).
+
+mod crs;
+mod read;
+
+pub use crs::declared_crs;
+pub use read::{inspect, LasSource};

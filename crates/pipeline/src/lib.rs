@@ -1,0 +1,26 @@
+//! tessera-pipeline: turns input files into tilesets.
+//!
+//! In: a [`JobSpec`] (plain data: inputs, output, options) and a [`Progress`] to publish
+//! into. Out: the committed output (a tileset directory or a `.3tz`) and a [`JobReport`]
+//! with counts and collected warnings, or a [`PipelineError`] whose `kind()` tells bad input
+//! from internal faults and cancellation.
+//! Must not know: terminals, HTTP, tokio. Runs on the caller's rayon pool; never prints.
+
+mod detect;
+pub mod encode;
+pub mod error;
+mod job;
+pub mod las;
+pub mod pointcloud;
+mod progress;
+mod report;
+pub mod reproject;
+mod run;
+pub mod sink;
+
+pub use detect::{discover, InputFormat};
+pub use error::{ErrorKind, PipelineError};
+pub use job::{JobSpec, TilesFormat, TilingOptions};
+pub use progress::Progress;
+pub use report::{InputSummary, JobReport, Warning, Warnings};
+pub use run::run;

@@ -1,0 +1,337 @@
+//! Builds the octree out of core: cells below the spill level are tiled top-down in
+//! memory, one cell per worker; the levels above are built bottom-up by pulling a
+//! level-of-detail sample out of each group of eight children. Finished nodes are
+//! encoded and written immediately; nodes whose points may still move up wait on disk.
+
+use super::octree::{grid_sample, lod_sample, Cube, GRID, MAX_LEVEL};
+use super::record::TilePoint;
+use super::spill::{drain_file, take_file, write_file, CellWriter, PointFile};
+use super::tileset::{content_uri, NodeMeta};
+use crate::encode::{encode_pnts, encode_point_glb, PointTile};
+use crate::error::PipelineError;
+use crate::job::TilesFormat;
+use crate::progress::Progress;
+use crate::sink::TileSink;
+use rayon::prelude::*;
+use std::collections::{BTreeMap, HashSet};
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use tessera_model::{Aabb, OctTileId, PointAttributes, Stage};
+
+/// A node whose points may still be pulled up into its parent; its points wait on disk.
+pub struct Pending {
+    id: OctTileId,
+    file: PointFile,
+    spacing_m: Option<f64>,
+    children: Vec<OctTileId>,
+}
+
+pub struct TilerOptions<'a> {
+    pub cube: Cube,
+    pub max_points: usize,
+    pub thin_spacing_m: Option<f64>,
+    pub cell_budget: usize,
+    pub spill_dir: &'a Path,
+    pub format: TilesFormat,
+    pub attributes: PointAttributes,
+    pub total_points: u64,
+}
+
+pub struct Tiler<'a> {
+    opts: TilerOptions<'a>,
+    sink: &'a dyn TileSink,
+    progress: &'a Progress,
+    nodes: Mutex<BTreeMap<OctTileId, NodeMeta>>,
+    written: AtomicU64,
+    thinned: AtomicU64,
+}
+
+fn partition(points: Vec<TilePoint>, cube: &Cube) -> Vec<Vec<TilePoint>> {
+    let mut parts: Vec<Vec<TilePoint>> = (0..8).map(|_| Vec::new()).collect();
+    for p in points {
+        parts[cube.octant(&p.pos) as usize].push(p);
+    }
+    parts
+}
+
+impl<'a> Tiler<'a> {
+    pub fn new(
+        opts: TilerOptions<'a>,
+        sink: &'a dyn TileSink,
+        progress: &'a Progress,
+    ) -> Tiler<'a> {
+        Tiler {
+            opts,
+            sink,
+            progress,
+            nodes: Mutex::new(BTreeMap::new()),
+            written: AtomicU64::new(0),
+            thinned: AtomicU64::new(0),
+        }
+    }
+
+    pub fn into_nodes(self) -> (BTreeMap<OctTileId, NodeMeta>, u64, u64) {
+        (
+            self.nodes.into_inner().unwrap_or_else(|p| p.into_inner()),
+            self.written.into_inner(),
+            self.thinned.into_inner(),
+        )
+    }
+
+    fn is_leaf(&self, id: OctTileId, cube: &Cube, n: usize) -> bool {
+        n <= self.opts.max_points
+            || id.level >= MAX_LEVEL
+            || self
+                .opts
+                .thin_spacing_m
+                .is_some_and(|s| cube.edge / f64::from(GRID) <= s)
+    }
+
+    /// Leaf content: everything, or one point per `--sample-spacing` cube.
+    fn leaf_points(&self, points: Vec<TilePoint>, cube: &Cube) -> Vec<TilePoint> {
+        match self.opts.thin_spacing_m {
+            Some(s) => {
+                let cells = (cube.edge / s).floor().clamp(1.0, f64::from(1u32 << 20)) as u32;
+                let (keep, drop) = grid_sample(points, cube, cells);
+                self.thinned.fetch_add(drop.len() as u64, Ordering::Relaxed);
+                keep
+            }
+            None => points,
+        }
+    }
+
+    /// Encode and write one node; record it for the tileset.
+    fn emit(
+        &self,
+        id: OctTileId,
+        mut points: Vec<TilePoint>,
+        spacing_m: Option<f64>,
+        children: Vec<OctTileId>,
+    ) -> Result<(), PipelineError> {
+        self.progress.check()?;
+        points.sort_unstable_by_key(|p| p.id);
+        let bounds = Aabb::from_points(points.iter().map(|p| &p.pos));
+        if !points.is_empty() {
+            let bytes = encode_tile(&points, &bounds, self.opts.attributes, self.opts.format);
+            self.sink
+                .write(&content_uri(id, self.opts.format), &bytes)?;
+            self.progress.add_tile();
+        }
+        let n = points.len() as u64;
+        self.nodes.lock().unwrap_or_else(|p| p.into_inner()).insert(
+            id,
+            NodeMeta {
+                points: n,
+                bounds,
+                spacing_m,
+                children,
+            },
+        );
+        let done =
+            self.written.fetch_add(n, Ordering::Relaxed) + n + self.thinned.load(Ordering::Relaxed);
+        self.progress
+            .raise(Stage::Tile, done, self.opts.total_points);
+        Ok(())
+    }
+
+    /// Tile `points` (all inside node `id`) completely, top-down. Returns whether the
+    /// node exists (has points or descendants).
+    fn build(&self, id: OctTileId, points: Vec<TilePoint>) -> Result<bool, PipelineError> {
+        if points.is_empty() {
+            return Ok(false);
+        }
+        let cube = self.opts.cube.node(id);
+        if self.is_leaf(id, &cube, points.len()) {
+            let pts = self.leaf_points(points, &cube);
+            self.emit(id, pts, None, Vec::new())?;
+            return Ok(true);
+        }
+        let (sample, rest, spacing) = lod_sample(points, &cube, self.opts.max_points);
+        let children = self.build_children(id, partition(rest, &cube))?;
+        self.emit(id, sample, Some(spacing), children)?;
+        Ok(true)
+    }
+
+    fn build_children(
+        &self,
+        id: OctTileId,
+        parts: Vec<Vec<TilePoint>>,
+    ) -> Result<Vec<OctTileId>, PipelineError> {
+        let made: Vec<Option<OctTileId>> = parts
+            .into_par_iter()
+            .enumerate()
+            .map(|(o, pts)| {
+                let c = id.child(o as u8);
+                self.build(c, pts).map(|exists| exists.then_some(c))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(made.into_iter().flatten().collect())
+    }
+
+    /// Tile a spilled cell; its own node stays pending. Cells over the memory budget are
+    /// split on disk first.
+    pub fn build_pending(&self, file: PointFile) -> Result<Option<Pending>, PipelineError> {
+        self.progress.check()?;
+        let id = file.id;
+        if file.count as usize > self.opts.cell_budget && id.level < MAX_LEVEL {
+            let kids: Vec<OctTileId> = (0..8).map(|o| id.child(o)).collect();
+            let writer = CellWriter::new(self.opts.spill_dir, "split", kids);
+            let cube = self.opts.cube;
+            drain_file(&file, |batch| {
+                let mut buckets: Vec<Vec<u8>> = vec![Vec::new(); 8];
+                let mut counts = [0u64; 8];
+                for p in batch {
+                    let child = cube.tile_at(&p.pos, id.level + 1);
+                    let slot = writer.slot(child).unwrap_or(0);
+                    p.write_to(&mut buckets[slot]);
+                    counts[slot] += 1;
+                }
+                for (i, b) in buckets.iter().enumerate() {
+                    if counts[i] > 0 {
+                        writer.append(i, b, counts[i])?;
+                    }
+                }
+                Ok(())
+            })?;
+            let kids: Vec<Pending> = writer
+                .finish()?
+                .into_par_iter()
+                .map(|f| self.build_pending(f))
+                .collect::<Result<Vec<_>, _>>()?
+                .into_iter()
+                .flatten()
+                .collect();
+            return self.merge(id, kids);
+        }
+        let mut points = take_file(&file)?;
+        points.sort_unstable_by_key(|p| p.id);
+        let cube = self.opts.cube.node(id);
+        let (own, spacing_m, children) = if self.is_leaf(id, &cube, points.len()) {
+            (self.leaf_points(points, &cube), None, Vec::new())
+        } else {
+            let (sample, rest, spacing) = lod_sample(points, &cube, self.opts.max_points);
+            let children = self.build_children(id, partition(rest, &cube))?;
+            (sample, Some(spacing), children)
+        };
+        if own.is_empty() && children.is_empty() {
+            return Ok(None);
+        }
+        let file = write_file(self.opts.spill_dir, "pending", id, &own)?;
+        Ok(Some(Pending {
+            id,
+            file,
+            spacing_m,
+            children,
+        }))
+    }
+
+    /// Form node `id` from its pending children: it takes a level-of-detail sample of
+    /// their points (all of them when they fit in one tile); the children keep the rest
+    /// and are written.
+    pub fn merge(
+        &self,
+        id: OctTileId,
+        kids: Vec<Pending>,
+    ) -> Result<Option<Pending>, PipelineError> {
+        self.progress.check()?;
+        let mut loaded = Vec::with_capacity(kids.len());
+        for k in kids {
+            let pts = take_file(&k.file)?;
+            loaded.push((k, pts));
+        }
+        let union: Vec<TilePoint> = loaded.iter().flat_map(|(_, p)| p.iter().copied()).collect();
+        let any_grandchildren = loaded.iter().any(|(k, _)| !k.children.is_empty());
+        let cube = self.opts.cube.node(id);
+        let (sample, spacing_m) = if union.len() <= self.opts.max_points {
+            let mut all = union;
+            all.sort_unstable_by_key(|p| p.id);
+            let spacing = any_grandchildren.then(|| cube.edge / f64::from(GRID));
+            (all, spacing)
+        } else {
+            let (sample, _rest, spacing) = lod_sample(union, &cube, self.opts.max_points);
+            (sample, Some(spacing))
+        };
+        let taken: HashSet<u64> = sample.iter().map(|p| p.id).collect();
+        let mut children = Vec::new();
+        for (k, pts) in loaded {
+            let rest: Vec<TilePoint> = pts.into_iter().filter(|p| !taken.contains(&p.id)).collect();
+            if rest.is_empty() && k.children.is_empty() {
+                continue;
+            }
+            children.push(k.id);
+            self.emit(k.id, rest, k.spacing_m, k.children)?;
+        }
+        if sample.is_empty() && children.is_empty() {
+            return Ok(None);
+        }
+        let spacing_m = if children.is_empty() { None } else { spacing_m };
+        let file = write_file(self.opts.spill_dir, "pending", id, &sample)?;
+        Ok(Some(Pending {
+            id,
+            file,
+            spacing_m,
+            children,
+        }))
+    }
+
+    /// Write a pending node as it is (the root, once nothing is above it).
+    pub fn finish(&self, p: Pending) -> Result<(), PipelineError> {
+        let pts = take_file(&p.file)?;
+        self.emit(p.id, pts, p.spacing_m, p.children)
+    }
+}
+
+impl Pending {
+    pub fn id(&self) -> OctTileId {
+        self.id
+    }
+}
+
+/// Encode one tile: positions relative to the centre of the points' bounds.
+fn encode_tile(
+    points: &[TilePoint],
+    bounds: &Aabb,
+    attrs: PointAttributes,
+    format: TilesFormat,
+) -> Vec<u8> {
+    let c = bounds.center();
+    let positions: Vec<[f32; 3]> = points
+        .iter()
+        .map(|p| {
+            [
+                (p.pos[0] - c[0]) as f32,
+                (p.pos[1] - c[1]) as f32,
+                (p.pos[2] - c[2]) as f32,
+            ]
+        })
+        .collect();
+    let rgb: Option<Vec<[u8; 3]>> = attrs.rgb.then(|| points.iter().map(|p| p.rgb).collect());
+    let intensity: Option<Vec<u16>> = attrs
+        .intensity
+        .then(|| points.iter().map(|p| p.intensity).collect());
+    let class: Option<Vec<u8>> = attrs
+        .classification
+        .then(|| points.iter().map(|p| p.classification).collect());
+    let (ret, nret): (Option<Vec<u8>>, Option<Vec<u8>>) = if attrs.returns {
+        (
+            Some(points.iter().map(|p| p.return_number).collect()),
+            Some(points.iter().map(|p| p.number_of_returns).collect()),
+        )
+    } else {
+        (None, None)
+    };
+    let tile = PointTile {
+        center: c,
+        positions: &positions,
+        rgb: rgb.as_deref(),
+        intensity: intensity.as_deref(),
+        classification: class.as_deref(),
+        return_number: ret.as_deref(),
+        number_of_returns: nret.as_deref(),
+    };
+    match format {
+        TilesFormat::Tiles11 => encode_point_glb(&tile),
+        TilesFormat::Tiles10 => encode_pnts(&tile),
+    }
+}

@@ -1,0 +1,67 @@
+//! What a finished job tells its caller: counts, inputs and collected warnings.
+//! The library never prints; front ends decide how to show this.
+
+use serde::Serialize;
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+/// Warnings kept per job; the rest are counted.
+const MAX_WARNINGS: usize = 200;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Warning {
+    /// Stable identifier, e.g. `orthometric-heights`.
+    pub code: &'static str,
+    pub message: String,
+}
+
+/// Thread-safe, capped collection of warnings.
+#[derive(Debug, Default)]
+pub struct Warnings {
+    inner: Mutex<(Vec<Warning>, u64)>,
+}
+
+impl Warnings {
+    pub fn push(&self, code: &'static str, message: impl Into<String>) {
+        let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        if g.0.len() < MAX_WARNINGS {
+            g.0.push(Warning {
+                code,
+                message: message.into(),
+            });
+        } else {
+            g.1 += 1;
+        }
+    }
+
+    pub fn take(&self) -> (Vec<Warning>, u64) {
+        let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        (std::mem::take(&mut g.0), g.1)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct InputSummary {
+    pub path: PathBuf,
+    pub points: u64,
+    pub crs: String,
+    /// Where the CRS came from: `WKT VLR`, `GeoTIFF keys` or `--input-crs`.
+    pub crs_source: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct JobReport {
+    pub output: PathBuf,
+    pub inputs: Vec<InputSummary>,
+    pub points_read: u64,
+    pub points_written: u64,
+    /// Points dropped on purpose by `--sample-spacing`.
+    pub points_thinned: u64,
+    pub tiles: u64,
+    pub max_level: u8,
+    pub bytes_written: u64,
+    /// West, south, east, north in degrees (WGS 84).
+    pub extent_deg: [f64; 4],
+    pub warnings: Vec<Warning>,
+    pub warnings_dropped: u64,
+}

@@ -1,0 +1,89 @@
+//! `run`: one job from inputs to committed output.
+
+use crate::detect::discover;
+use crate::error::{OutputError, PipelineError};
+use crate::job::JobSpec;
+use crate::pointcloud::{self, TileJob};
+use crate::progress::Progress;
+use crate::report::{JobReport, Warnings};
+use crate::sink::{ArchiveSink, DirectorySink, TileSink};
+use std::path::{Path, PathBuf};
+use tessera_model::Stage;
+
+fn spill_parent(spec: &JobSpec) -> PathBuf {
+    spec.temp_dir.clone().unwrap_or_else(|| {
+        spec.output
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."))
+    })
+}
+
+/// Convert `spec.inputs` into `spec.output`. Runs on the current rayon pool; nothing is
+/// visible at the output until the job succeeds.
+pub fn run(spec: &JobSpec, progress: &Progress) -> Result<JobReport, PipelineError> {
+    let warnings = Warnings::default();
+    progress.enter(Stage::Inspect);
+    let files: Vec<PathBuf> = discover(&spec.inputs, &warnings)?
+        .into_iter()
+        .map(|(p, _)| p)
+        .collect();
+    let inputs = pointcloud::prepare(spec, &files, &warnings)?;
+    let total: u64 = inputs.sources.iter().map(|s| s.points).sum();
+    progress.set_points_total(total);
+    let (frame, cube, extent_deg) = pointcloud::place(&inputs)?;
+    progress.check()?;
+
+    let parent = spill_parent(spec);
+    std::fs::create_dir_all(&parent).map_err(|source| OutputError::Io {
+        path: parent.clone(),
+        source,
+    })?;
+    let spill = tempfile::Builder::new()
+        .prefix(".tessera-spill-")
+        .tempdir_in(&parent)
+        .map_err(|source| PipelineError::Spill {
+            path: parent.clone(),
+            source,
+        })?;
+    let sink: Box<dyn TileSink> = if spec.archive {
+        Box::new(ArchiveSink::new(&spec.output)?)
+    } else {
+        Box::new(DirectorySink::new(&spec.output)?)
+    };
+    let result = pointcloud::tile(TileJob {
+        spec,
+        inputs: &inputs,
+        frame: &frame,
+        cube,
+        spill_dir: spill.path(),
+        sink: sink.as_ref(),
+        progress,
+    })?;
+    if result.points_written + result.points_thinned != total {
+        return Err(PipelineError::Internal(format!(
+            "{} points read but {} written and {} thinned",
+            total, result.points_written, result.points_thinned
+        )));
+    }
+    progress.check()?;
+    progress.enter(Stage::Commit);
+    let bytes_written = sink.commit()?;
+    drop(spill);
+    progress.finish();
+    let (warnings, warnings_dropped) = warnings.take();
+    Ok(JobReport {
+        output: spec.output.clone(),
+        inputs: inputs.summaries,
+        points_read: total,
+        points_written: result.points_written,
+        points_thinned: result.points_thinned,
+        tiles: result.tiles,
+        max_level: result.max_level,
+        bytes_written,
+        extent_deg,
+        warnings,
+        warnings_dropped,
+    })
+}
