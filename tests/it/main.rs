@@ -1,1 +1,5 @@
-fn main() {}
+//! Integration tests: one binary, one module per scenario.
+
+mod bad_input;
+mod helpers;
+mod las_route;

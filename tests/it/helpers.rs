@@ -1,0 +1,177 @@
+//! Shared test plumbing: sample location, running the pipeline and the binary, and
+//! decoding what was written.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+use tessera_pipeline::{JobReport, JobSpec, Progress};
+
+/// `TESSERA_SAMPLES`, default `../shared/data`. `None` (test skipped) when absent,
+/// except under CI, where a missing sample folder fails the run.
+pub fn samples() -> Option<PathBuf> {
+    let dir = std::env::var_os("TESSERA_SAMPLES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data"));
+    if dir.join("las").is_dir() {
+        return Some(dir);
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("sample data not found at {} (set TESSERA_SAMPLES)", dir.display());
+    }
+    eprintln!("skipping: sample data not found at {}", dir.display());
+    None
+}
+
+pub fn run_with_threads(spec: &JobSpec, threads: usize) -> Result<JobReport, tessera_pipeline::PipelineError> {
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+    pool.install(|| tessera_pipeline::run(spec, &Progress::new()))
+}
+
+pub struct Outcome {
+    pub code: i32,
+    pub stderr: String,
+}
+
+/// Run the `tessera` binary; fails the test if it runs past `limit` (a hang).
+pub fn tessera(args: &[&str], limit: Duration) -> Outcome {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut stderr = String::new();
+            use std::io::Read;
+            child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+            return Outcome {
+                code: status.code().unwrap_or(-1),
+                stderr,
+            };
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            panic!("tessera {args:?} did not finish within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A decoded point tile: ECEF positions (root transform, tile centre and glTF y-up undone).
+pub struct DecodedTile {
+    pub uri: String,
+    pub ecef: Vec<[f64; 3]>,
+    pub has_color: bool,
+    pub box_local: [f64; 12],
+}
+
+fn mat_apply(m: &[f64], p: [f64; 3]) -> [f64; 3] {
+    [
+        m[0] * p[0] + m[4] * p[1] + m[8] * p[2] + m[12],
+        m[1] * p[0] + m[5] * p[1] + m[9] * p[2] + m[13],
+        m[2] * p[0] + m[6] * p[1] + m[10] * p[2] + m[14],
+    ]
+}
+
+fn decode_glb(bytes: &[u8]) -> (Vec<[f64; 3]>, bool) {
+    assert_eq!(&bytes[0..4], b"glTF");
+    let jlen = u32::from_le_bytes(bytes[12..16].try_into().unwrap()) as usize;
+    let doc: Value = serde_json::from_slice(&bytes[20..20 + jlen]).unwrap();
+    let bin = &bytes[20 + jlen + 8..];
+    let t: Vec<f64> = doc["nodes"][0]["translation"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    let prim = &doc["meshes"][0]["primitives"][0];
+    let acc = &doc["accessors"][prim["attributes"]["POSITION"].as_u64().unwrap() as usize];
+    let view = &doc["bufferViews"][acc["bufferView"].as_u64().unwrap() as usize];
+    let off = view["byteOffset"].as_u64().unwrap() as usize;
+    let n = acc["count"].as_u64().unwrap() as usize;
+    let f = |i: usize| f32::from_le_bytes(bin[i..i + 4].try_into().unwrap()) as f64;
+    let pts = (0..n)
+        .map(|i| {
+            let b = off + i * 12;
+            // glTF y-up to 3D Tiles z-up: (x, y, z) -> (x, -z, y).
+            let y_up = [f(b) + t[0], f(b + 4) + t[1], f(b + 8) + t[2]];
+            [y_up[0], -y_up[2], y_up[1]]
+        })
+        .collect();
+    (pts, prim["attributes"].get("COLOR_0").is_some())
+}
+
+fn decode_pnts(bytes: &[u8]) -> Vec<[f64; 3]> {
+    assert_eq!(&bytes[0..4], b"pnts");
+    let w = |k: usize| u32::from_le_bytes(bytes[4 * k..4 * k + 4].try_into().unwrap()) as usize;
+    let ft: Value = serde_json::from_slice(&bytes[28..28 + w(3)]).unwrap();
+    let bin = &bytes[28 + w(3)..];
+    let n = ft["POINTS_LENGTH"].as_u64().unwrap() as usize;
+    let c: Vec<f64> = ft["RTC_CENTER"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+    let f = |i: usize| f32::from_le_bytes(bin[i..i + 4].try_into().unwrap()) as f64;
+    (0..n).map(|i| [f(i * 12) + c[0], f(i * 12 + 4) + c[1], f(i * 12 + 8) + c[2]]).collect()
+}
+
+/// Every content tile of a tileset directory, decoded to ECEF.
+pub fn decode_tileset(dir: &Path) -> (Value, Vec<DecodedTile>) {
+    let ts: Value = serde_json::from_slice(&std::fs::read(dir.join("tileset.json")).unwrap()).unwrap();
+    let m: Vec<f64> = ts["root"]["transform"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+    let mut out = Vec::new();
+    let mut stack = vec![ts["root"].clone()];
+    while let Some(t) = stack.pop() {
+        if let Some(uri) = t["content"]["uri"].as_str() {
+            let bytes = std::fs::read(dir.join(uri)).unwrap();
+            let (local, has_color) = if uri.ends_with(".glb") {
+                decode_glb(&bytes)
+            } else {
+                (decode_pnts(&bytes), false)
+            };
+            let b: Vec<f64> = t["boundingVolume"]["box"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+            // Every point lies inside its tile's box (axis-aligned, half-sizes on the diagonal).
+            for p in &local {
+                for k in 0..3 {
+                    let half = b[3 + k * 4];
+                    assert!((p[k] - b[k]).abs() <= half + 1e-3, "{uri}: point {p:?} outside box {b:?}");
+                }
+            }
+            out.push(DecodedTile {
+                uri: uri.to_string(),
+                ecef: local.iter().map(|p| mat_apply(&m, *p)).collect(),
+                has_color,
+                box_local: b.try_into().unwrap(),
+            });
+        }
+        if let Some(children) = t["children"].as_array() {
+            for c in children {
+                assert!(
+                    c["geometricError"].as_f64().unwrap() <= t["geometricError"].as_f64().unwrap(),
+                    "child geometricError above parent's"
+                );
+                stack.push(c.clone());
+            }
+        }
+    }
+    (ts, out)
+}
+
+/// Every file under `dir` with its bytes, by relative path.
+pub fn tree(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let rel = p.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
+                out.push((rel, std::fs::read(&p).unwrap()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
