@@ -1,4 +1,5 @@
 //! Integration tests: one binary, one module per scenario.
+#![allow(clippy::unwrap_used)] // a test fails by panicking
 
 mod bad_input;
 mod helpers;

@@ -26,6 +26,21 @@ impl Builder {
     }
 }
 
+/// sRGB-encoded 8-bit values to linear 16-bit ones.
+fn srgb_to_linear_u16() -> [u16; 256] {
+    let mut lut = [0u16; 256];
+    for (i, v) in lut.iter_mut().enumerate() {
+        let c = i as f64 / 255.0;
+        let lin = if c <= 0.04045 {
+            c / 12.92
+        } else {
+            ((c + 0.055) / 1.055).powf(2.4)
+        };
+        *v = (lin * 65535.0).round() as u16;
+    }
+    lut
+}
+
 fn push_scalar_u8(bin: &mut Vec<u8>, v: &[u8]) {
     for &x in v {
         bin.extend_from_slice(&[x, 0, 0, 0]);
@@ -60,15 +75,20 @@ pub fn encode_point_glb(tile: &PointTile) -> Vec<u8> {
     );
     attributes.insert("POSITION".into(), json!(pos));
     if let Some(rgb) = tile.rgb {
+        // LAS colours are sRGB; glTF vertex colours are linear. 16 bits keep dark tones.
+        let lut = srgb_to_linear_u16();
         let offset = b.bin.len();
         for c in rgb {
-            b.bin.extend_from_slice(&[c[0], c[1], c[2], 0]);
+            for ch in c {
+                b.bin.extend_from_slice(&lut[usize::from(*ch)].to_le_bytes());
+            }
+            b.bin.extend_from_slice(&[0, 0]);
         }
         let i = b.attribute(
             offset,
             n,
-            4,
-            json!({"componentType": 5121, "normalized": true, "type": "VEC3"}),
+            8,
+            json!({"componentType": 5123, "normalized": true, "type": "VEC3"}),
         );
         attributes.insert("COLOR_0".into(), json!(i));
     }
@@ -200,7 +220,10 @@ mod tests {
         assert_eq!(doc["accessors"][0]["max"], json!([1.0, 3.0, 0.0]));
         assert_eq!(doc["accessors"].as_array().unwrap().len(), 3);
         let blen = u32::from_le_bytes(glb[20 + jlen..24 + jlen].try_into().unwrap()) as usize;
-        assert_eq!(blen, 2 * 12 + 2 * 4 + 2 * 4);
+        assert_eq!(blen, 2 * 12 + 2 * 8 + 2 * 4);
+        let lut = srgb_to_linear_u16();
+        assert_eq!((lut[0], lut[255]), (0, 65535));
+        assert!((lut[128] as f64 / 65535.0 - 0.2158).abs() < 1e-3);
         assert_eq!(
             doc["meshes"][0]["primitives"][0]["attributes"]["_CLASSIFICATION"],
             json!(2)

@@ -18,7 +18,7 @@ pub struct PointTile<'a> {
 }
 
 pub(crate) fn pad_to(buf: &mut Vec<u8>, align: usize, byte: u8) {
-    while buf.len() % align != 0 {
+    while !buf.len().is_multiple_of(align) {
         buf.push(byte);
     }
 }

@@ -6,7 +6,7 @@ use serde_json::{json, Map, Value};
 
 fn padded_json(v: &Value, start: usize) -> Vec<u8> {
     let mut b = serde_json::to_vec(v).unwrap_or_default();
-    while (start + b.len()) % 8 != 0 {
+    while !(start + b.len()).is_multiple_of(8) {
         b.push(b' ');
     }
     b

@@ -6,7 +6,7 @@ mod spill;
 mod tiler;
 mod tileset;
 
-pub use octree::{Cube, GRID};
+pub use octree::{grid_sample, lod_sample, Cube, GRID};
 pub use record::TilePoint;
 
 use crate::error::{CrsError, PipelineError};

@@ -87,12 +87,15 @@ pub fn drain_file(
     std::fs::remove_file(&file.path).map_err(|e| spill_err(&file.path, e))
 }
 
+/// An open cell file and how many records it holds.
+type OpenCell = Option<(BufWriter<File>, u64)>;
+
 /// Appends points to one file per octree cell from many threads at once.
 pub struct CellWriter {
     dir: PathBuf,
     prefix: String,
     cells: Vec<OctTileId>,
-    slots: Vec<Mutex<Option<(BufWriter<File>, u64)>>>,
+    slots: Vec<Mutex<OpenCell>>,
 }
 
 impl CellWriter {
