@@ -15,9 +15,18 @@ fn synthetic_las(path: &Path, n: usize, compress: bool) {
     builder.point_format = las::point::Format::new(3).unwrap();
     builder.point_format.is_compressed = compress;
     builder.transforms = las::Vector {
-        x: las::Transform { scale: 0.001, offset: 500_000.0 },
-        y: las::Transform { scale: 0.001, offset: 5_400_000.0 },
-        z: las::Transform { scale: 0.001, offset: 0.0 },
+        x: las::Transform {
+            scale: 0.001,
+            offset: 500_000.0,
+        },
+        y: las::Transform {
+            scale: 0.001,
+            offset: 5_400_000.0,
+        },
+        z: las::Transform {
+            scale: 0.001,
+            offset: 0.0,
+        },
     };
     let mut w = las::Writer::from_path(path, builder.into_header().unwrap()).unwrap();
     let side = (n as f64).sqrt().ceil() as usize;
@@ -41,7 +50,11 @@ fn points(n: usize) -> Vec<TilePoint> {
     let side = (n as f64).sqrt().ceil() as usize;
     (0..n)
         .map(|i| TilePoint {
-            pos: [(i % side) as f64 * 0.3, (i / side) as f64 * 0.3, ((i * 7919) % 1000) as f64 * 0.01],
+            pos: [
+                (i % side) as f64 * 0.3,
+                (i / side) as f64 * 0.3,
+                ((i * 7919) % 1000) as f64 * 0.01,
+            ],
             id: i as u64,
             rgb: [1, 2, 3],
             classification: 2,
@@ -71,16 +84,26 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("tile");
     g.sample_size(10);
     let pts = points(1_000_000);
-    let cube = Cube { min: [0.0; 3], edge: 300.0 };
+    let cube = Cube {
+        min: [0.0; 3],
+        edge: 300.0,
+    };
     g.throughput(Throughput::Elements(1_000_000));
     g.bench_function("tile/lod-sample/1M", |b| {
-        b.iter_batched(|| pts.clone(), |p| lod_sample(p, &cube, 80_000).0.len(), BatchSize::LargeInput)
+        b.iter_batched(
+            || pts.clone(),
+            |p| lod_sample(p, &cube, 80_000).0.len(),
+            BatchSize::LargeInput,
+        )
     });
     g.finish();
 
     let mut g = c.benchmark_group("encode");
     let n = 80_000;
-    let pos: Vec<[f32; 3]> = points(n).iter().map(|p| [p.pos[0] as f32, p.pos[1] as f32, p.pos[2] as f32]).collect();
+    let pos: Vec<[f32; 3]> = points(n)
+        .iter()
+        .map(|p| [p.pos[0] as f32, p.pos[1] as f32, p.pos[2] as f32])
+        .collect();
     let rgb = vec![[10u8, 20, 30]; n];
     let inten = vec![7u16; n];
     let cls = vec![2u8; n];
@@ -109,7 +132,9 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             let mut spec = JobSpec::new(vec![laz.clone()], out.clone());
             spec.input_crs = Some(CrsSpec::epsg(32632));
-            tessera_pipeline::run(&spec, &Progress::new()).unwrap().tiles
+            tessera_pipeline::run(&spec, &Progress::new())
+                .unwrap()
+                .tiles
         })
     });
     g.finish();

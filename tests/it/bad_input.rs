@@ -7,7 +7,13 @@ use std::time::Duration;
 const LIMIT: Duration = Duration::from_secs(60);
 
 fn convert(input: &Path, out: &Path, extra: &[&str]) -> Outcome {
-    let mut args = vec!["convert", input.to_str().unwrap(), "-o", out.to_str().unwrap(), "-q"];
+    let mut args = vec![
+        "convert",
+        input.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "-q",
+    ];
     args.extend_from_slice(extra);
     tessera(&args, LIMIT)
 }
@@ -15,13 +21,26 @@ fn convert(input: &Path, out: &Path, extra: &[&str]) -> Outcome {
 fn assert_data_error(o: &Outcome, file: &Path, needle: &str) {
     assert_eq!(o.code, 1, "stderr: {}", o.stderr);
     let name = file.file_name().unwrap().to_string_lossy();
-    assert!(o.stderr.contains(&*name), "message should name the file: {}", o.stderr);
-    assert!(o.stderr.contains(needle), "message should say `{needle}`: {}", o.stderr);
+    assert!(
+        o.stderr.contains(&*name),
+        "message should name the file: {}",
+        o.stderr
+    );
+    assert!(
+        o.stderr.contains(needle),
+        "message should say `{needle}`: {}",
+        o.stderr
+    );
     assert!(!o.stderr.contains("panicked"), "{}", o.stderr);
 }
 
 /// A copy of `src` in `dir` with `edit` applied.
-fn corrupt(src: &Path, dir: &Path, name: &str, edit: impl FnOnce(&mut Vec<u8>)) -> std::path::PathBuf {
+fn corrupt(
+    src: &Path,
+    dir: &Path,
+    name: &str,
+    edit: impl FnOnce(&mut Vec<u8>),
+) -> std::path::PathBuf {
     let mut b = std::fs::read(src).unwrap();
     edit(&mut b);
     let p = dir.join(name);
@@ -36,7 +55,10 @@ fn mislabelled_and_missing_crs_are_refused() {
     let lone = root.join("las/pdal/lone-star.copc.laz");
     let o = convert(&lone, &out.path().join("a"), &[]);
     assert_data_error(&o, &lone, "cannot be in");
-    assert!(!out.path().join("a").exists(), "no tileset for a refused input");
+    assert!(
+        !out.path().join("a").exists(),
+        "no tileset for a refused input"
+    );
 
     let ahn = root.join("las/ahn3/ahn3_cropped_1.laz");
     let o = convert(&ahn, &out.path().join("b"), &[]);
@@ -54,19 +76,31 @@ fn corrupt_files_are_refused() {
     let laz = root.join("las/laspy/autzen_trim.laz");
     let las12 = root.join("las/lazperf/point10.las");
 
-    let truncated = corrupt(&laz, dir.path(), "truncated.laz", |b| b.truncate(b.len() / 2));
+    let truncated = corrupt(&laz, dir.path(), "truncated.laz", |b| {
+        b.truncate(b.len() / 2)
+    });
     let o = convert(&truncated, &dir.path().join("o1"), &[]);
     assert_eq!(o.code, 1, "{}", o.stderr);
     assert!(o.stderr.contains("truncated.laz"), "{}", o.stderr);
 
-    let magic = corrupt(&las12, dir.path(), "magic.las", |b| b[0..4].copy_from_slice(b"XXXX"));
-    assert_data_error(&convert(&magic, &dir.path().join("o2"), &[]), &magic, "LAS/LAZ");
+    let magic = corrupt(&las12, dir.path(), "magic.las", |b| {
+        b[0..4].copy_from_slice(b"XXXX")
+    });
+    assert_data_error(
+        &convert(&magic, &dir.path().join("o2"), &[]),
+        &magic,
+        "LAS/LAZ",
+    );
 
     // LAS 1.2 legacy point count (offset 107) raised beyond what the file holds.
     let more = corrupt(&las12, dir.path(), "more.las", |b| {
         b[107..111].copy_from_slice(&5000u32.to_le_bytes())
     });
-    assert_data_error(&convert(&more, &dir.path().join("o3"), &[]), &more, "truncated");
+    assert_data_error(
+        &convert(&more, &dir.path().join("o3"), &[]),
+        &more,
+        "truncated",
+    );
 
     let zero = corrupt(&las12, dir.path(), "zero.las", |b| {
         b[107..111].copy_from_slice(&0u32.to_le_bytes());
@@ -74,16 +108,28 @@ fn corrupt_files_are_refused() {
             b[111 + 4 * r..115 + 4 * r].copy_from_slice(&0u32.to_le_bytes());
         }
     });
-    assert_data_error(&convert(&zero, &dir.path().join("o4"), &[]), &zero, "no points");
+    assert_data_error(
+        &convert(&zero, &dir.path().join("o4"), &[]),
+        &zero,
+        "no points",
+    );
 
     // x scale factor (offset 131) set to 0.
     let scale = corrupt(&las12, dir.path(), "scale.las", |b| {
         b[131..139].copy_from_slice(&0f64.to_le_bytes())
     });
-    assert_data_error(&convert(&scale, &dir.path().join("o5"), &[]), &scale, "scale factor");
+    assert_data_error(
+        &convert(&scale, &dir.path().join("o5"), &[]),
+        &scale,
+        "scale factor",
+    );
 
     let empty = corrupt(&las12, dir.path(), "empty.las", |b| b.clear());
-    assert_data_error(&convert(&empty, &dir.path().join("o6"), &[]), &empty, "empty");
+    assert_data_error(
+        &convert(&empty, &dir.path().join("o6"), &[]),
+        &empty,
+        "empty",
+    );
 
     // Corrupted compressed bytes in the middle of the point data.
     let garbled = corrupt(&laz, dir.path(), "garbled.laz", |b| {
@@ -103,10 +149,16 @@ fn usage_errors_exit_2() {
     let o = tessera(&["convert", "x.las"], LIMIT);
     assert_eq!(o.code, 2);
     std::fs::write(dir.path().join("keep.txt"), "x").unwrap();
-    let o = tessera(&["convert", "x.las", "-o", dir.path().to_str().unwrap()], LIMIT);
+    let o = tessera(
+        &["convert", "x.las", "-o", dir.path().to_str().unwrap()],
+        LIMIT,
+    );
     assert_eq!(o.code, 2, "existing output needs --force: {}", o.stderr);
     assert!(o.stderr.contains("--force"));
-    let o = tessera(&["convert", "/no/such/file.las", "-o", "/tmp/x-tessera-none"], LIMIT);
+    let o = tessera(
+        &["convert", "/no/such/file.las", "-o", "/tmp/x-tessera-none"],
+        LIMIT,
+    );
     assert_eq!(o.code, 1);
     assert!(o.stderr.contains("/no/such/file.las"));
 }

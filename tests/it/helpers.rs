@@ -17,14 +17,23 @@ pub fn samples() -> Option<PathBuf> {
         return Some(dir);
     }
     if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("sample data not found at {} (set TESSERA_SAMPLES)", dir.display());
+        panic!(
+            "sample data not found at {} (set TESSERA_SAMPLES)",
+            dir.display()
+        );
     }
     eprintln!("skipping: sample data not found at {}", dir.display());
     None
 }
 
-pub fn run_with_threads(spec: &JobSpec, threads: usize) -> Result<JobReport, tessera_pipeline::PipelineError> {
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+pub fn run_with_threads(
+    spec: &JobSpec,
+    threads: usize,
+) -> Result<JobReport, tessera_pipeline::PipelineError> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap();
     pool.install(|| tessera_pipeline::run(spec, &Progress::new()))
 }
 
@@ -46,7 +55,12 @@ pub fn tessera(args: &[&str], limit: Duration) -> Outcome {
         if let Some(status) = child.try_wait().unwrap() {
             let mut stderr = String::new();
             use std::io::Read;
-            child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+            child
+                .stderr
+                .take()
+                .unwrap()
+                .read_to_string(&mut stderr)
+                .unwrap();
             return Outcome {
                 code: status.code().unwrap_or(-1),
                 stderr,
@@ -110,15 +124,28 @@ fn decode_pnts(bytes: &[u8]) -> Vec<[f64; 3]> {
     let ft: Value = serde_json::from_slice(&bytes[28..28 + w(3)]).unwrap();
     let bin = &bytes[28 + w(3)..];
     let n = ft["POINTS_LENGTH"].as_u64().unwrap() as usize;
-    let c: Vec<f64> = ft["RTC_CENTER"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+    let c: Vec<f64> = ft["RTC_CENTER"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
     let f = |i: usize| f32::from_le_bytes(bin[i..i + 4].try_into().unwrap()) as f64;
-    (0..n).map(|i| [f(i * 12) + c[0], f(i * 12 + 4) + c[1], f(i * 12 + 8) + c[2]]).collect()
+    (0..n)
+        .map(|i| [f(i * 12) + c[0], f(i * 12 + 4) + c[1], f(i * 12 + 8) + c[2]])
+        .collect()
 }
 
 /// Every content tile of a tileset directory, decoded to ECEF.
 pub fn decode_tileset(dir: &Path) -> (Value, Vec<DecodedTile>) {
-    let ts: Value = serde_json::from_slice(&std::fs::read(dir.join("tileset.json")).unwrap()).unwrap();
-    let m: Vec<f64> = ts["root"]["transform"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+    let ts: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("tileset.json")).unwrap()).unwrap();
+    let m: Vec<f64> = ts["root"]["transform"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
     let mut out = Vec::new();
     let mut stack = vec![ts["root"].clone()];
     while let Some(t) = stack.pop() {
@@ -129,12 +156,20 @@ pub fn decode_tileset(dir: &Path) -> (Value, Vec<DecodedTile>) {
             } else {
                 (decode_pnts(&bytes), false)
             };
-            let b: Vec<f64> = t["boundingVolume"]["box"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+            let b: Vec<f64> = t["boundingVolume"]["box"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_f64().unwrap())
+                .collect();
             // Every point lies inside its tile's box (axis-aligned, half-sizes on the diagonal).
             for p in &local {
                 for k in 0..3 {
                     let half = b[3 + k * 4];
-                    assert!((p[k] - b[k]).abs() <= half + 1e-3, "{uri}: point {p:?} outside box {b:?}");
+                    assert!(
+                        (p[k] - b[k]).abs() <= half + 1e-3,
+                        "{uri}: point {p:?} outside box {b:?}"
+                    );
                 }
             }
             out.push(DecodedTile {

@@ -7,7 +7,10 @@ use tessera_model::CrsSpec;
 use tessera_pipeline::{JobSpec, TilesFormat};
 
 fn header_count(path: &std::path::Path) -> u64 {
-    las::Reader::from_path(path).unwrap().header().number_of_points()
+    las::Reader::from_path(path)
+        .unwrap()
+        .header()
+        .number_of_points()
 }
 
 fn las_samples(root: &std::path::Path) -> Vec<PathBuf> {
@@ -46,7 +49,11 @@ fn every_sample_converts_with_every_point() {
         for t in &tiles {
             for p in &t.ecef {
                 let r = (p[0] * p[0] + p[1] * p[1] + p[2] * p[2]).sqrt();
-                assert!((6_350_000.0..6_400_000.0).contains(&r), "{name} {}: point off the Earth", t.uri);
+                assert!(
+                    (6_350_000.0..6_400_000.0).contains(&r),
+                    "{name} {}: point off the Earth",
+                    t.uri
+                );
             }
         }
         converted += 1;
@@ -89,9 +96,15 @@ fn positions_agree_with_proj() {
             let best = all[i..]
                 .iter()
                 .take_while(|p| p[0] <= want[0] + 0.05)
-                .map(|p| ((p[0] - want[0]).powi(2) + (p[1] - want[1]).powi(2) + (p[2] - want[2]).powi(2)).sqrt())
+                .map(|p| {
+                    ((p[0] - want[0]).powi(2) + (p[1] - want[1]).powi(2) + (p[2] - want[2]).powi(2))
+                        .sqrt()
+                })
                 .fold(f64::INFINITY, f64::min);
-            assert!(best < 0.01, "{rel}: nearest output point {best} m from PROJ's {want:?}");
+            assert!(
+                best < 0.01,
+                "{rel}: nearest output point {best} m from PROJ's {want:?}"
+            );
         }
     }
 }
@@ -128,7 +141,10 @@ fn several_inputs_merge_into_one_tileset() {
     let out = tempfile::tempdir().unwrap();
     // A directory (searched recursively) and a file.
     let spec = JobSpec::new(
-        vec![root.join("las/lazperf"), root.join("las/laspy/autzen_trim.laz")],
+        vec![
+            root.join("las/lazperf"),
+            root.join("las/laspy/autzen_trim.laz"),
+        ],
         out.path().join("t"),
     );
     let r = run_with_threads(&spec, 2).unwrap();
@@ -154,7 +170,11 @@ fn pnts_and_archive_outputs() {
     spec.archive = true;
     let r = run_with_threads(&spec, 2).unwrap();
     let mut zip = zip::ZipArchive::new(std::fs::File::open(&spec.output).unwrap()).unwrap();
-    assert_eq!(zip.len() as u64, r.tiles + 2, "tiles + tileset.json + index");
+    assert_eq!(
+        zip.len() as u64,
+        r.tiles + 2,
+        "tiles + tileset.json + index"
+    );
     assert!(zip.by_name("tileset.json").is_ok());
     let last = zip.len() - 1;
     let index = zip.by_index(last).unwrap();
@@ -175,5 +195,8 @@ fn sample_spacing_thins_on_request() {
     assert!(r.points_thinned > 0);
     assert_eq!(r.points_written + r.points_thinned, 289_055);
     let (_, tiles) = decode_tileset(&spec.output);
-    assert_eq!(tiles.iter().map(|t| t.ecef.len() as u64).sum::<u64>(), r.points_written);
+    assert_eq!(
+        tiles.iter().map(|t| t.ecef.len() as u64).sum::<u64>(),
+        r.points_written
+    );
 }

@@ -80,7 +80,8 @@ pub fn encode_point_glb(tile: &PointTile) -> Vec<u8> {
         let offset = b.bin.len();
         for c in rgb {
             for ch in c {
-                b.bin.extend_from_slice(&lut[usize::from(*ch)].to_le_bytes());
+                b.bin
+                    .extend_from_slice(&lut[usize::from(*ch)].to_le_bytes());
             }
             b.bin.extend_from_slice(&[0, 0]);
         }
