@@ -82,6 +82,15 @@ pub struct DecodedTile {
     pub box_local: [f64; 12],
 }
 
+/// A JSON array of numbers.
+fn numbers(v: &Value) -> Vec<f64> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect()
+}
+
 fn mat_apply(m: &[f64], p: [f64; 3]) -> [f64; 3] {
     [
         m[0] * p[0] + m[4] * p[1] + m[8] * p[2] + m[12],
@@ -95,12 +104,7 @@ fn decode_glb(bytes: &[u8]) -> (Vec<[f64; 3]>, bool) {
     let jlen = u32::from_le_bytes(bytes[12..16].try_into().unwrap()) as usize;
     let doc: Value = serde_json::from_slice(&bytes[20..20 + jlen]).unwrap();
     let bin = &bytes[20 + jlen + 8..];
-    let t: Vec<f64> = doc["nodes"][0]["translation"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_f64().unwrap())
-        .collect();
+    let t = numbers(&doc["nodes"][0]["translation"]);
     let prim = &doc["meshes"][0]["primitives"][0];
     let acc = &doc["accessors"][prim["attributes"]["POSITION"].as_u64().unwrap() as usize];
     let view = &doc["bufferViews"][acc["bufferView"].as_u64().unwrap() as usize];
@@ -124,12 +128,7 @@ fn decode_pnts(bytes: &[u8]) -> Vec<[f64; 3]> {
     let ft: Value = serde_json::from_slice(&bytes[28..28 + w(3)]).unwrap();
     let bin = &bytes[28 + w(3)..];
     let n = ft["POINTS_LENGTH"].as_u64().unwrap() as usize;
-    let c: Vec<f64> = ft["RTC_CENTER"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_f64().unwrap())
-        .collect();
+    let c = numbers(&ft["RTC_CENTER"]);
     let f = |i: usize| f32::from_le_bytes(bin[i..i + 4].try_into().unwrap()) as f64;
     (0..n)
         .map(|i| [f(i * 12) + c[0], f(i * 12 + 4) + c[1], f(i * 12 + 8) + c[2]])
@@ -140,12 +139,7 @@ fn decode_pnts(bytes: &[u8]) -> Vec<[f64; 3]> {
 pub fn decode_tileset(dir: &Path) -> (Value, Vec<DecodedTile>) {
     let ts: Value =
         serde_json::from_slice(&std::fs::read(dir.join("tileset.json")).unwrap()).unwrap();
-    let m: Vec<f64> = ts["root"]["transform"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_f64().unwrap())
-        .collect();
+    let m = numbers(&ts["root"]["transform"]);
     let mut out = Vec::new();
     let mut stack = vec![ts["root"].clone()];
     while let Some(t) = stack.pop() {
@@ -156,12 +150,7 @@ pub fn decode_tileset(dir: &Path) -> (Value, Vec<DecodedTile>) {
             } else {
                 (decode_pnts(&bytes), false)
             };
-            let b: Vec<f64> = t["boundingVolume"]["box"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|v| v.as_f64().unwrap())
-                .collect();
+            let b = numbers(&t["boundingVolume"]["box"]);
             // Every point lies inside its tile's box (axis-aligned, half-sizes on the diagonal).
             for p in &local {
                 for k in 0..3 {
