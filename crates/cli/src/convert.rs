@@ -5,10 +5,22 @@ use clap::{Args, ValueEnum};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use tessera_model::CrsSpec;
-use tessera_pipeline::{ErrorKind, JobReport, JobSpec, Progress, TilesFormat, TilingOptions};
+use tessera_model::{CrsSpec, TilingScheme};
+use tessera_pipeline::imagery::{ImageFormat, ImageryOptions, Resampling};
+use tessera_pipeline::{
+    ErrorKind, JobReport, JobSpec, Progress, Target, TilesFormat, TilingOptions,
+};
 
-#[derive(Clone, Copy, ValueEnum)]
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum TargetArg {
+    /// 3D Tiles from LAS/LAZ point clouds
+    #[value(name = "3dtiles")]
+    Tiles3d,
+    /// TMS imagery pyramid from GeoTIFFs
+    Imagery,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum FormatArg {
     /// 3D Tiles 1.1 with glTF (.glb) tiles
     #[value(name = "3dtiles")]
@@ -16,6 +28,32 @@ enum FormatArg {
     /// 3D Tiles 1.0 with .pnts tiles, for older clients
     #[value(name = "3dtiles-1.0")]
     Tiles10,
+    /// PNG imagery tiles
+    Png,
+    /// JPEG imagery tiles (no transparency)
+    #[value(alias = "jpeg")]
+    Jpg,
+    /// Lossless WebP imagery tiles
+    Webp,
+    /// JPEG for opaque imagery tiles, PNG where transparency is needed
+    Auto,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ProfileArg {
+    /// EPSG:3857 web mercator, one tile at zoom 0 (like gdal2tiles)
+    Mercator,
+    /// EPSG:4326, two tiles at zoom 0 (Cesium's geographic scheme, gdal2tiles --tmscompatible)
+    Geodetic,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ResamplingArg {
+    #[value(alias = "near")]
+    Nearest,
+    Bilinear,
+    Cubic,
+    Average,
 }
 
 #[derive(Args)]
@@ -32,9 +70,43 @@ pub struct ConvertArgs {
     /// Vertical grid (.gtx/.gsb/.byn) that turns orthometric heights into ellipsoidal ones
     #[arg(long, value_name = "GRID")]
     geoid: Option<PathBuf>,
-    /// Output flavour
+    /// What to make: 3D Tiles from point clouds, or imagery tiles from GeoTIFFs
     #[arg(long, value_enum, default_value = "3dtiles")]
-    format: FormatArg,
+    to: TargetArg,
+    /// Output flavour: 3dtiles or 3dtiles-1.0 for 3D Tiles; png, jpg, webp or auto for
+    /// imagery (default: 3dtiles / png)
+    #[arg(long, value_enum)]
+    format: Option<FormatArg>,
+    /// Imagery: tiling profile
+    #[arg(long, value_enum, default_value = "mercator")]
+    profile: ProfileArg,
+    /// Imagery: resampling
+    #[arg(long, value_enum, default_value = "bilinear")]
+    resampling: ResamplingArg,
+    /// Imagery: coarsest zoom (default: where the raster fits one tile)
+    #[arg(long, value_name = "Z")]
+    min_zoom: Option<u8>,
+    /// Imagery: finest zoom (default: the raster's resolution, never scaled up)
+    #[arg(long, value_name = "Z")]
+    max_zoom: Option<u8>,
+    /// Imagery: number rows from the north in folder names (XYZ / slippy map) instead of TMS
+    #[arg(long)]
+    xyz: bool,
+    /// Imagery: map values MIN..MAX of 16-bit or float rasters onto 0..255 (default: 2-98 % stretch)
+    #[arg(long, value_name = "MIN,MAX")]
+    scale: Option<String>,
+    /// Imagery: JPEG quality
+    #[arg(long, default_value_t = 85, value_name = "1-100")]
+    quality: u8,
+    /// Imagery: tile edge in pixels
+    #[arg(long, default_value_t = 256, value_name = "PX")]
+    tile_size: u32,
+    /// Imagery: also write fully transparent tiles inside the bounds
+    #[arg(long)]
+    write_empty: bool,
+    /// Imagery: also write WMTSCapabilities.xml (needs --xyz)
+    #[arg(long)]
+    wmts: bool,
     /// Write one .3tz archive instead of a directory
     #[arg(long)]
     archive: bool,
@@ -94,15 +166,96 @@ fn spec_from(args: &ConvertArgs) -> Result<JobSpec, ExitCode> {
         }
     }
     spec.geoid = args.geoid.clone();
-    spec.format = match args.format {
-        FormatArg::Tiles11 => TilesFormat::Tiles11,
-        FormatArg::Tiles10 => TilesFormat::Tiles10,
-    };
+    match args.to {
+        TargetArg::Tiles3d => {
+            spec.target = Target::Tiles3d;
+            spec.format = match args.format {
+                None | Some(FormatArg::Tiles11) => TilesFormat::Tiles11,
+                Some(FormatArg::Tiles10) => TilesFormat::Tiles10,
+                Some(_) => return Err(usage("--format png/jpg/webp/auto is for --to imagery")),
+            };
+        }
+        TargetArg::Imagery => {
+            spec.target = Target::Imagery;
+            spec.imagery = imagery_options(args)?;
+        }
+    }
     spec.archive = args.archive;
     spec.tiling.max_points_per_tile = args.max_points_per_tile;
     spec.tiling.sample_spacing_m = args.sample_spacing;
     spec.temp_dir = args.temp_dir.clone();
     Ok(spec)
+}
+
+fn imagery_options(args: &ConvertArgs) -> Result<ImageryOptions, ExitCode> {
+    if args.archive {
+        return Err(usage(
+            "--archive is for 3D Tiles; imagery is written as a directory",
+        ));
+    }
+    let format = match args.format {
+        None | Some(FormatArg::Png) => ImageFormat::Png,
+        Some(FormatArg::Jpg) => ImageFormat::Jpeg,
+        Some(FormatArg::Webp) => ImageFormat::Webp,
+        Some(FormatArg::Auto) => ImageFormat::Auto,
+        Some(_) => return Err(usage("--format for imagery is png, jpg, webp or auto")),
+    };
+    let scale = match &args.scale {
+        None => None,
+        Some(s) => {
+            let v: Vec<f64> = s
+                .split(',')
+                .map(|p| p.trim().parse::<f64>())
+                .collect::<Result<_, _>>()
+                .map_err(|_| usage("--scale takes two numbers, MIN,MAX"))?;
+            match v.as_slice() {
+                [a, b] if a.is_finite() && b.is_finite() && b > a => Some((*a, *b)),
+                _ => return Err(usage("--scale takes MIN,MAX with MIN < MAX")),
+            }
+        }
+    };
+    if !(1..=100).contains(&args.quality) {
+        return Err(usage("--quality must be 1..100"));
+    }
+    if !(64..=2048).contains(&args.tile_size) || !args.tile_size.is_power_of_two() {
+        return Err(usage("--tile-size must be a power of two from 64 to 2048"));
+    }
+    for z in [args.min_zoom, args.max_zoom].into_iter().flatten() {
+        if z > 24 {
+            return Err(usage("zoom levels go from 0 to 24"));
+        }
+    }
+    if let (Some(a), Some(b)) = (args.min_zoom, args.max_zoom) {
+        if a > b {
+            return Err(usage("--min-zoom is above --max-zoom"));
+        }
+    }
+    if args.wmts && !args.xyz {
+        return Err(usage(
+            "--wmts needs --xyz: WMTS counts tile rows from the north, TMS folders from the south",
+        ));
+    }
+    Ok(ImageryOptions {
+        profile: match args.profile {
+            ProfileArg::Mercator => TilingScheme::WebMercatorQuad,
+            ProfileArg::Geodetic => TilingScheme::GeographicQuad,
+        },
+        resampling: match args.resampling {
+            ResamplingArg::Nearest => Resampling::Nearest,
+            ResamplingArg::Bilinear => Resampling::Bilinear,
+            ResamplingArg::Cubic => Resampling::Cubic,
+            ResamplingArg::Average => Resampling::Average,
+        },
+        format,
+        quality: args.quality,
+        min_zoom: args.min_zoom,
+        max_zoom: args.max_zoom,
+        xyz: args.xyz,
+        scale,
+        tile_px: args.tile_size,
+        write_empty: args.write_empty,
+        wmts: args.wmts,
+    })
 }
 
 pub fn run(args: ConvertArgs) -> ExitCode {
@@ -168,6 +321,34 @@ fn print_report(r: &JobReport, took: std::time::Duration, quiet: bool) {
     if quiet {
         return;
     }
+    let secs = took.as_secs_f64();
+    if r.points_read == 0 && r.inputs.iter().all(|i| !i.raster.is_empty()) {
+        for i in &r.inputs {
+            println!(
+                "  {}: {}, CRS {} (from {})",
+                i.path.display(),
+                i.raster,
+                i.crs,
+                i.crs_source
+            );
+        }
+        println!(
+            "wrote {} tiles (zoom {}-{}, {:.1} MB) to {} in {:.1} s ({:.0} tiles/s)",
+            r.tiles,
+            r.min_level,
+            r.max_level,
+            r.bytes_written as f64 / 1e6,
+            r.output.display(),
+            secs,
+            r.tiles as f64 / secs.max(1e-9)
+        );
+        let e = r.extent_deg;
+        println!(
+            "extent: lon {:.6}..{:.6}, lat {:.6}..{:.6}",
+            e[0], e[2], e[1], e[3]
+        );
+        return;
+    }
     for i in &r.inputs {
         println!(
             "  {}: {} points, CRS {} (from {})",
@@ -177,7 +358,6 @@ fn print_report(r: &JobReport, took: std::time::Duration, quiet: bool) {
             i.crs_source
         );
     }
-    let secs = took.as_secs_f64();
     println!(
         "wrote {} points in {} tiles ({} levels, {:.1} MB) to {} in {:.1} s ({:.2} M points/s)",
         r.points_written,

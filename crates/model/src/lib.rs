@@ -1,6 +1,7 @@
 //! tessera-model: the intermediate representations every Tessera route shares.
 //!
-//! In: nothing but plain values. Out: point chunks, bounds, tile ids, CRS identity,
+//! In: nothing but plain values. Out: point chunks, bounds, octree and quadtree tile ids, tiling schemes, raster
+//! georeferencing, CRS identity,
 //! work plans, progress snapshots and warnings, all plain serde data.
 //! Must not know: files, threads, PROJ, HTTP or any output format.
 
@@ -9,6 +10,8 @@ mod crs;
 mod frame;
 mod points;
 mod progress;
+mod quad;
+mod raster;
 mod tile_id;
 mod work;
 
@@ -17,5 +20,7 @@ pub use crs::{CrsError, CrsSpec};
 pub use frame::EnuFrame;
 pub use points::{PointAttributes, PointChunk};
 pub use progress::{ProgressSnapshot, Stage};
+pub use quad::{QuadTileId, Rect, TilingScheme, MERCATOR_HALF_WORLD_M};
+pub use raster::GeoTransform;
 pub use tile_id::OctTileId;
 pub use work::{WorkPlan, WorkUnit};

@@ -10,10 +10,28 @@ use std::path::{Path, PathBuf};
 pub enum InputFormat {
     /// LAS or LAZ (compression is told by the header), COPC included.
     Las,
+    /// TIFF or BigTIFF (GeoTIFF, COG).
+    Tiff,
 }
 
-/// What the first bytes of a file say it is.
-fn sniff(path: &Path) -> Result<Result<InputFormat, String>, InputError> {
+impl InputFormat {
+    pub fn describe(&self) -> &'static str {
+        match self {
+            InputFormat::Las => "a LAS/LAZ point cloud",
+            InputFormat::Tiff => "a GeoTIFF raster",
+        }
+    }
+}
+
+fn is_tiff(head: &[u8]) -> bool {
+    head.starts_with(b"II*\0")
+        || head.starts_with(b"MM\0*")
+        || head.starts_with(b"II+\0")
+        || head.starts_with(b"MM\0+")
+}
+
+/// What the first bytes of a file say it is, checked against what the route takes.
+fn sniff(path: &Path, accept: InputFormat) -> Result<Result<InputFormat, String>, InputError> {
     let mut head = [0u8; 8];
     let mut f = File::open(path).map_err(|source| InputError::Io {
         path: path.into(),
@@ -33,17 +51,24 @@ fn sniff(path: &Path) -> Result<Result<InputFormat, String>, InputError> {
         }
     }
     let head = &head[..n];
-    Ok(if head.starts_with(b"LASF") {
-        Ok(InputFormat::Las)
-    } else if n == 0 {
-        Err("the file is empty".into())
+    let found = if head.starts_with(b"LASF") {
+        Some(InputFormat::Las)
+    } else if is_tiff(head) {
+        Some(InputFormat::Tiff)
     } else {
-        Err(describe(head))
+        None
+    };
+    Ok(match found {
+        Some(f) if f == accept => Ok(f),
+        _ if n == 0 => Err("the file is empty".into()),
+        _ => Err(describe(head, accept)),
     })
 }
 
-fn describe(head: &[u8]) -> String {
-    let kind = if head.starts_with(b"II*\0") || head.starts_with(b"MM\0*") {
+fn describe(head: &[u8], accept: InputFormat) -> String {
+    let kind = if head.starts_with(b"LASF") {
+        "a LAS/LAZ point cloud"
+    } else if is_tiff(head) {
         "a TIFF/GeoTIFF raster"
     } else if head.starts_with(b"PK") {
         "a zip archive"
@@ -54,16 +79,17 @@ fn describe(head: &[u8]) -> String {
     } else if head.starts_with(&[0x1f, 0x8b]) {
         "a gzip file"
     } else {
-        "not a recognised format (no LASF signature)"
+        "not a recognised format"
     };
-    format!("this is {kind}, not a LAS/LAZ point cloud")
+    format!("this is {kind}, not {}", accept.describe())
 }
 
-/// Expand the job's inputs: files must be recognised; directories are searched
-/// recursively (sorted, so the result is the same on every run) and files in them that
-/// are not point clouds are skipped with a warning.
+/// Expand the job's inputs: files must be of the `accept`ed format; directories are
+/// searched recursively (sorted, so the result is the same on every run) and other files
+/// in them are skipped with a warning.
 pub fn discover(
     inputs: &[PathBuf],
+    accept: InputFormat,
     warnings: &Warnings,
 ) -> Result<Vec<(PathBuf, InputFormat)>, InputError> {
     let mut out = Vec::new();
@@ -77,7 +103,7 @@ pub fn discover(
             files.sort();
             let before = out.len();
             for f in files {
-                match sniff(&f)? {
+                match sniff(&f, accept)? {
                     Ok(fmt) => out.push((f, fmt)),
                     Err(why) => {
                         warnings.push("skipped-file", format!("{}: skipped: {why}", f.display()))
@@ -86,17 +112,19 @@ pub fn discover(
             }
             if out.len() == before {
                 return Err(InputError::NoInputs(format!(
-                    "{} holds no LAS/LAZ files",
-                    input.display()
+                    "{} holds no file that is {}",
+                    input.display(),
+                    accept.describe()
                 )));
             }
         } else {
-            match sniff(input)? {
+            match sniff(input, accept)? {
                 Ok(fmt) => out.push((input.clone(), fmt)),
                 Err(what) => {
                     return Err(InputError::Unsupported {
                         path: input.clone(),
                         what,
+                        route: accept.describe(),
                     })
                 }
             }

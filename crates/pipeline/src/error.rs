@@ -19,8 +19,12 @@ pub enum InputError {
     NotFound { path: PathBuf },
     #[error("{}: cannot read: {source}", path.display())]
     Io { path: PathBuf, source: io::Error },
-    #[error("{}: {what}; Tessera converts LAS/LAZ point clouds (files starting with `LASF`). Check the file, or leave it out", path.display())]
-    Unsupported { path: PathBuf, what: String },
+    #[error("{}: {what}; this conversion takes {route}. Check the file and the --to option, or leave the file out", path.display())]
+    Unsupported {
+        path: PathBuf,
+        what: String,
+        route: &'static str,
+    },
     #[error("no input files: {0}")]
     NoInputs(String),
 }
@@ -52,10 +56,43 @@ pub enum LasError {
     Empty { path: PathBuf },
 }
 
+/// GeoTIFF inputs (imagery and DEMs).
+#[derive(Debug, thiserror::Error)]
+pub enum RasterError {
+    #[error("{}: not a readable TIFF: {reason}. Check that the file is complete and really a GeoTIFF", path.display())]
+    Header { path: PathBuf, reason: String },
+    #[error("{}: {what} is not supported. {hint}", path.display())]
+    Unsupported {
+        path: PathBuf,
+        what: String,
+        hint: String,
+    },
+    #[error("{}: the header claims {width} x {height} pixels with {bands} band(s), {reason}. The file is corrupt or not meant for this", path.display())]
+    Implausible {
+        path: PathBuf,
+        width: u64,
+        height: u64,
+        bands: u64,
+        reason: String,
+    },
+    #[error("{}: no georeferencing (no GeoTIFF tie point/pixel scale or transformation tag). Georeference it first, e.g. `gdal_translate -a_srs EPSG:n -a_ullr ...`", path.display())]
+    NoGeoreference { path: PathBuf },
+    #[error("{}: corrupt pixel data in {what}: {reason}. Re-export or re-download the file", path.display())]
+    Decode {
+        path: PathBuf,
+        what: String,
+        reason: String,
+    },
+    #[error("{}: {reason}", path.display())]
+    Unusable { path: PathBuf, reason: String },
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum CrsError {
     #[error("{}: no coordinate reference system in the file (no WKT or GeoTIFF-key VLR). Pass --input-crs, e.g. --input-crs EPSG:28992", path.display())]
     Missing { path: PathBuf },
+    #[error("{}: {detail}. Pass the raster's CRS with --input-crs, e.g. --input-crs EPSG:25832", path.display())]
+    RasterCrs { path: PathBuf, detail: String },
     #[error("{}: PROJ cannot use the CRS {crs}: {reason}. Pass a CRS PROJ knows with --input-crs", path.display())]
     Unusable {
         path: PathBuf,
@@ -88,6 +125,8 @@ pub enum PipelineError {
     #[error(transparent)]
     Las(#[from] LasError),
     #[error(transparent)]
+    Raster(#[from] RasterError),
+    #[error(transparent)]
     Crs(#[from] CrsError),
     #[error(transparent)]
     Output(#[from] OutputError),
@@ -102,9 +141,10 @@ pub enum PipelineError {
 impl PipelineError {
     pub fn kind(&self) -> ErrorKind {
         match self {
-            PipelineError::Input(_) | PipelineError::Las(_) | PipelineError::Crs(_) => {
-                ErrorKind::Data
-            }
+            PipelineError::Input(_)
+            | PipelineError::Las(_)
+            | PipelineError::Raster(_)
+            | PipelineError::Crs(_) => ErrorKind::Data,
             PipelineError::Output(_) | PipelineError::Spill { .. } | PipelineError::Internal(_) => {
                 ErrorKind::Internal
             }

@@ -1,5 +1,6 @@
 //! What to convert and how: the plain data both front ends build.
 
+use crate::imagery::ImageryOptions;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use tessera_model::CrsSpec;
@@ -14,9 +15,21 @@ pub enum TilesFormat {
     Tiles10,
 }
 
+/// What the job produces.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Target {
+    /// 3D Tiles from point clouds.
+    #[default]
+    Tiles3d,
+    /// A TMS imagery pyramid from GeoTIFFs.
+    Imagery,
+}
+
 /// A conversion job. Inputs are files or directories (searched recursively).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobSpec {
+    pub target: Target,
     pub inputs: Vec<PathBuf>,
     /// A directory, or with `archive` the `.3tz` file to write.
     pub output: PathBuf,
@@ -29,6 +42,8 @@ pub struct JobSpec {
     pub tiling: TilingOptions,
     /// Where to spill points while tiling; defaults to the output's parent directory.
     pub temp_dir: Option<PathBuf>,
+    #[serde(default)]
+    pub imagery: ImageryOptions,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -54,6 +69,7 @@ impl Default for TilingOptions {
 impl JobSpec {
     pub fn new(inputs: Vec<PathBuf>, output: PathBuf) -> JobSpec {
         JobSpec {
+            target: Target::default(),
             inputs,
             output,
             input_crs: None,
@@ -62,6 +78,7 @@ impl JobSpec {
             archive: false,
             tiling: TilingOptions::default(),
             temp_dir: None,
+            imagery: ImageryOptions::default(),
         }
     }
 }

@@ -9,10 +9,12 @@
 mod detect;
 pub mod encode;
 pub mod error;
+pub mod imagery;
 mod job;
 pub mod las;
 pub mod pointcloud;
 mod progress;
+pub mod raster;
 mod report;
 pub mod reproject;
 mod run;
@@ -20,7 +22,7 @@ pub mod sink;
 
 pub use detect::{discover, InputFormat};
 pub use error::{ErrorKind, PipelineError};
-pub use job::{JobSpec, TilesFormat, TilingOptions};
+pub use job::{JobSpec, Target, TilesFormat, TilingOptions};
 pub use progress::Progress;
 pub use report::{InputSummary, JobReport, Warning, Warnings};
 pub use run::run;

@@ -44,6 +44,9 @@ impl Warnings {
 pub struct InputSummary {
     pub path: PathBuf,
     pub points: u64,
+    /// Raster inputs: "791x718, 3 x Byte" and the like; empty for point clouds.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub raster: String,
     pub crs: String,
     /// Where the CRS came from: `WKT VLR`, `GeoTIFF keys` or `--input-crs`.
     pub crs_source: String,
@@ -58,6 +61,7 @@ pub struct JobReport {
     /// Points dropped on purpose by `--sample-spacing`.
     pub points_thinned: u64,
     pub tiles: u64,
+    pub min_level: u8,
     pub max_level: u8,
     pub bytes_written: u64,
     /// West, south, east, north in degrees (WGS 84).

@@ -1,8 +1,8 @@
 //! `run`: one job from inputs to committed output.
 
-use crate::detect::discover;
+use crate::detect::{discover, InputFormat};
 use crate::error::{OutputError, PipelineError};
-use crate::job::JobSpec;
+use crate::job::{JobSpec, Target};
 use crate::pointcloud::{self, TileJob};
 use crate::progress::Progress;
 use crate::report::{JobReport, Warnings};
@@ -23,9 +23,16 @@ fn spill_parent(spec: &JobSpec) -> PathBuf {
 /// Convert `spec.inputs` into `spec.output`. Runs on the current rayon pool; nothing is
 /// visible at the output until the job succeeds.
 pub fn run(spec: &JobSpec, progress: &Progress) -> Result<JobReport, PipelineError> {
+    match spec.target {
+        Target::Tiles3d => run_points(spec, progress),
+        Target::Imagery => crate::imagery::run_imagery(spec, progress),
+    }
+}
+
+fn run_points(spec: &JobSpec, progress: &Progress) -> Result<JobReport, PipelineError> {
     let warnings = Warnings::default();
     progress.enter(Stage::Inspect);
-    let files: Vec<PathBuf> = discover(&spec.inputs, &warnings)?
+    let files: Vec<PathBuf> = discover(&spec.inputs, InputFormat::Las, &warnings)?
         .into_iter()
         .map(|(p, _)| p)
         .collect();
@@ -80,6 +87,7 @@ pub fn run(spec: &JobSpec, progress: &Progress) -> Result<JobReport, PipelineErr
         points_written: result.points_written,
         points_thinned: result.points_thinned,
         tiles: result.tiles,
+        min_level: 0,
         max_level: result.max_level,
         bytes_written,
         extent_deg,

@@ -122,8 +122,38 @@ impl Transformer {
     /// Transform `xyz` in place (forward). Any coordinate PROJ cannot transform makes the
     /// whole call fail; the caller decides what that means for its input.
     pub fn transform(&self, xyz: &mut [[f64; 3]]) -> Result<(), ProjError> {
+        self.trans_in_place(xyz);
+        match xyz.iter().position(|p| !p.iter().all(|v| v.is_finite())) {
+            None => Ok(()),
+            Some(i) => Err(ProjError::Transform {
+                failed: xyz
+                    .iter()
+                    .filter(|p| !p.iter().all(|v| v.is_finite()))
+                    .count(),
+                total: xyz.len(),
+                first: xyz[i],
+            }),
+        }
+    }
+
+    /// Transform `xyz` in place, marking every coordinate PROJ cannot transform with NaN
+    /// (all three values) instead of failing; returns how many failed. For warping, where
+    /// points outside a projection's domain are expected.
+    pub fn transform_partial(&self, xyz: &mut [[f64; 3]]) -> usize {
+        self.trans_in_place(xyz);
+        let mut failed = 0;
+        for p in xyz.iter_mut() {
+            if !p.iter().all(|v| v.is_finite()) {
+                *p = [f64::NAN; 3];
+                failed += 1;
+            }
+        }
+        failed
+    }
+
+    fn trans_in_place(&self, xyz: &mut [[f64; 3]]) {
         if xyz.is_empty() {
-            return Ok(());
+            return;
         }
         let n = xyz.len();
         let stride = std::mem::size_of::<[f64; 3]>();
@@ -148,22 +178,6 @@ impl Transformer {
                 0,
                 0,
             );
-        }
-        let mut failed = 0usize;
-        let mut first = None;
-        for p in xyz.iter() {
-            if !(p[0].is_finite() && p[1].is_finite() && p[2].is_finite()) {
-                failed += 1;
-                first.get_or_insert(*p);
-            }
-        }
-        match first {
-            None => Ok(()),
-            Some(first) => Err(ProjError::Transform {
-                failed,
-                total: n,
-                first,
-            }),
         }
     }
 

@@ -74,6 +74,7 @@ pub fn prepare(
         summaries.push(InputSummary {
             path: s.path.clone(),
             points: s.points,
+            raster: String::new(),
             crs: format!("{} ({})", plan.info.name, crs.label()),
             crs_source: origin.to_string(),
         });

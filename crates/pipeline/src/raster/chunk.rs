@@ -1,0 +1,335 @@
+//! Decoding one chunk (tile or strip) of a level into float values plus an alpha plane.
+//! The `tiff` crate decodes ordinary chunks; palettes and 1-bit masks, which it refuses,
+//! are decompressed here.
+
+use super::geotiff::{open_decoder, Codec, GeoTiff, Photometric, RawLayout};
+use crate::error::RasterError;
+use std::io::Read;
+use tiff::decoder::DecodingResult;
+
+/// Decoded pixels of one chunk: `values` holds `bands` floats per pixel (alpha excluded,
+/// palettes expanded to RGB, YCbCr converted), `alpha` one 0–255 byte per pixel combining
+/// the alpha band, the internal mask, nodata and NaN.
+#[derive(Debug, Clone)]
+pub struct Chunk {
+    pub width: u32,
+    pub height: u32,
+    pub bands: usize,
+    pub values: Vec<f32>,
+    pub alpha: Vec<u8>,
+}
+
+impl Chunk {
+    pub fn bytes(&self) -> usize {
+        self.values.len() * 4 + self.alpha.len() + 64
+    }
+}
+
+fn decode_err(t: &GeoTiff, what: String, reason: impl std::fmt::Display) -> RasterError {
+    RasterError::Decode {
+        path: t.path.clone(),
+        what,
+        reason: reason.to_string(),
+    }
+}
+
+fn to_f32(r: DecodingResult) -> Vec<f32> {
+    match r {
+        DecodingResult::U8(v) => v.into_iter().map(f32::from).collect(),
+        DecodingResult::I8(v) => v.into_iter().map(f32::from).collect(),
+        DecodingResult::U16(v) => v.into_iter().map(f32::from).collect(),
+        DecodingResult::I16(v) => v.into_iter().map(f32::from).collect(),
+        DecodingResult::U32(v) => v.into_iter().map(|x| x as f32).collect(),
+        DecodingResult::I32(v) => v.into_iter().map(|x| x as f32).collect(),
+        DecodingResult::U64(v) => v.into_iter().map(|x| x as f32).collect(),
+        DecodingResult::I64(v) => v.into_iter().map(|x| x as f32).collect(),
+        DecodingResult::F16(v) => v.into_iter().map(f32::from).collect(),
+        DecodingResult::F32(v) => v,
+        DecodingResult::F64(v) => v.into_iter().map(|x| x as f32).collect(),
+    }
+}
+
+/// Size of chunk `index` once padding is cut off.
+fn data_dims(t: &GeoTiff, level: usize, index: u32) -> (u32, u32) {
+    let l = &t.levels[level];
+    let (cx, cy) = (index % l.across, index / l.across);
+    (
+        l.chunk_w.min(l.width - cx * l.chunk_w),
+        l.chunk_h.min(l.height - cy * l.chunk_h),
+    )
+}
+
+/// Stored samples of a chunk, pixel-interleaved, via the `tiff` crate.
+fn crate_samples(t: &GeoTiff, level: usize, index: u32) -> Result<Vec<f32>, RasterError> {
+    let l = &t.levels[level];
+    let what = || format!("level {level} chunk {index}");
+    let mut dec = {
+        let mut pool = t.pool.lock().unwrap_or_else(|p| p.into_inner());
+        match pool.iter().position(|(ifd, _)| *ifd == l.ifd) {
+            Some(i) => Some(pool.swap_remove(i).1),
+            None => pool.pop().map(|(_, d)| d),
+        }
+    };
+    let mut d = match dec.take() {
+        Some(d) => d,
+        None => open_decoder(&t.path)?,
+    };
+    d.seek_to_image(l.ifd)
+        .map_err(|e| decode_err(t, what(), e))?;
+    let samples = usize::from(t.samples);
+    let out = if l.planar {
+        let mut planes = Vec::with_capacity(samples);
+        for p in 0..samples as u32 {
+            let r = d
+                .read_chunk(index + p * l.chunks_per_plane)
+                .map_err(|e| decode_err(t, what(), e))?;
+            planes.push(to_f32(r));
+        }
+        let n = planes[0].len();
+        let mut v = vec![0f32; n * samples];
+        for (p, plane) in planes.iter().enumerate() {
+            for (i, x) in plane.iter().take(n).enumerate() {
+                v[i * samples + p] = *x;
+            }
+        }
+        v
+    } else {
+        to_f32(d.read_chunk(index).map_err(|e| decode_err(t, what(), e))?)
+    };
+    t.pool
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push((l.ifd, d));
+    Ok(out)
+}
+
+fn read_raw(
+    t: &GeoTiff,
+    raw: &RawLayout,
+    index: u32,
+    expected: usize,
+) -> Result<Vec<u8>, RasterError> {
+    let what = || format!("chunk {index}");
+    let i = index as usize;
+    let (off, len) = match (raw.offsets.get(i), raw.byte_counts.get(i)) {
+        (Some(o), Some(l)) => (*o, *l as usize),
+        _ => return Err(decode_err(t, what(), "chunk index past the offsets table")),
+    };
+    if len > super::geotiff::MAX_PIXELS as usize / 64 + expected * 4 + 4096 {
+        return Err(decode_err(
+            t,
+            what(),
+            format!("{len} bytes claimed for one chunk"),
+        ));
+    }
+    let mut buf = vec![0u8; len];
+    read_at(&t.file, &mut buf, off).map_err(|e| decode_err(t, what(), e))?;
+    let out = match raw.compression {
+        1 => buf,
+        5 => weezl::decode::Decoder::with_tiff_size_switch(weezl::BitOrder::Msb, 8)
+            .decode(&buf)
+            .map_err(|e| decode_err(t, what(), e))?,
+        8 | 32946 => {
+            let mut v = Vec::with_capacity(expected);
+            flate2::read::ZlibDecoder::new(&buf[..])
+                .take(expected as u64)
+                .read_to_end(&mut v)
+                .map_err(|e| decode_err(t, what(), e))?;
+            v
+        }
+        32773 => unpack_bits(&buf, expected),
+        c => return Err(decode_err(t, what(), format!("compression {c}"))),
+    };
+    if out.len() < expected {
+        return Err(decode_err(
+            t,
+            what(),
+            format!("{} bytes decoded, {expected} expected", out.len()),
+        ));
+    }
+    Ok(out)
+}
+
+#[cfg(unix)]
+fn read_at(f: &std::fs::File, buf: &mut [u8], off: u64) -> std::io::Result<()> {
+    std::os::unix::fs::FileExt::read_exact_at(f, buf, off)
+}
+
+#[cfg(not(unix))]
+fn read_at(f: &std::fs::File, buf: &mut [u8], off: u64) -> std::io::Result<()> {
+    use std::io::{Seek, SeekFrom};
+    let mut f = f.try_clone()?;
+    f.seek(SeekFrom::Start(off))?;
+    f.read_exact(buf)
+}
+
+/// PackBits run-length decoding, stopping at `expected` bytes.
+fn unpack_bits(src: &[u8], expected: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(expected);
+    let mut i = 0;
+    while i < src.len() && out.len() < expected {
+        let n = src[i] as i8;
+        i += 1;
+        if n >= 0 {
+            let k = (n as usize + 1).min(src.len() - i);
+            out.extend_from_slice(&src[i..i + k]);
+            i += k;
+        } else if n != -128 {
+            if let Some(&b) = src.get(i) {
+                out.extend(std::iter::repeat_n(b, 1 - n as isize as usize));
+            }
+            i += 1;
+        }
+    }
+    out
+}
+
+/// Unpack `bits`-per-sample rows (each padded to a byte) of a `cw`-wide stored chunk into
+/// one byte per sample, keeping the first `w` × `h` samples.
+fn unpack_rows(bytes: &[u8], bits: u16, cw: u32, w: u32, h: u32) -> Vec<u8> {
+    let row_bytes = (cw as usize * bits as usize).div_ceil(8);
+    let mut out = Vec::with_capacity(w as usize * h as usize);
+    for r in 0..h as usize {
+        let row = &bytes[r * row_bytes..(r + 1) * row_bytes];
+        for c in 0..w as usize {
+            out.push(match bits {
+                8 => row[c],
+                4 => (row[c / 2] >> (4 * (1 - c % 2))) & 0x0f,
+                _ => (row[c / 8] >> (7 - c % 8)) & 1,
+            });
+        }
+    }
+    out
+}
+
+/// Rows of a stored chunk: tiles are always full size, strips may be short at the end.
+fn stored_rows(chunk_h: u32, data_h: u32, tiled_like: bool) -> u32 {
+    if tiled_like {
+        chunk_h
+    } else {
+        data_h
+    }
+}
+
+/// Decode chunk `index` of `level`.
+pub fn decode(t: &GeoTiff, level: usize, index: u32) -> Result<Chunk, RasterError> {
+    let l = &t.levels[level];
+    let (w, h) = data_dims(t, level, index);
+    let n = w as usize * h as usize;
+    let samples = match &l.codec {
+        Codec::Crate => crate_samples(t, level, index)?,
+        Codec::Raw(raw) => {
+            let rows = stored_rows(l.chunk_h, h, l.tiled);
+            let expected = (l.chunk_w as usize * raw.bits as usize).div_ceil(8) * rows as usize;
+            let bytes = read_raw(t, raw, index, expected)?;
+            unpack_rows(&bytes, raw.bits, l.chunk_w, w, h)
+                .into_iter()
+                .map(f32::from)
+                .collect()
+        }
+    };
+    let stored = usize::from(t.samples);
+    if samples.len() < n * stored {
+        return Err(decode_err(
+            t,
+            format!("level {level} chunk {index}"),
+            format!("{} samples decoded, {} expected", samples.len(), n * stored),
+        ));
+    }
+    let bands = t.value_bands();
+    let mut values = Vec::with_capacity(n * bands);
+    let mut alpha = vec![255u8; n];
+    for (i, px) in samples.chunks_exact(stored).take(n).enumerate() {
+        match &t.photometric {
+            Photometric::Palette(map) => {
+                let c = map.get(px[0] as usize).copied().unwrap_or([0, 0, 0]);
+                values.extend(c.iter().map(|v| f32::from(*v)));
+            }
+            Photometric::YCbCr => {
+                let (y, cb, cr) = (px[0], px[1] - 128.0, px[2] - 128.0);
+                values.push((y + 1.402 * cr).clamp(0.0, 255.0));
+                values.push((y - 0.344_136 * cb - 0.714_136 * cr).clamp(0.0, 255.0));
+                values.push((y + 1.772 * cb).clamp(0.0, 255.0));
+            }
+            _ => {
+                for (b, v) in px.iter().enumerate() {
+                    if Some(b as u16) != t.alpha_sample {
+                        values.push(*v);
+                    }
+                }
+            }
+        }
+        if let Some(a) = t.alpha_sample {
+            let v = px[usize::from(a)];
+            alpha[i] = match t.sample {
+                super::geotiff::SampleType::U16 => (v / 257.0).round(),
+                _ => v.round(),
+            }
+            .clamp(0.0, 255.0) as u8;
+        }
+        let vals = &values[i * bands..(i + 1) * bands];
+        let nodata = match t.nodata {
+            Some(nd) if nd.is_nan() => vals.iter().all(|v| v.is_nan()),
+            Some(nd) => vals.iter().all(|v| f64::from(*v) == nd || *v == nd as f32),
+            None => false,
+        };
+        if nodata || vals.iter().any(|v| v.is_nan()) {
+            alpha[i] = 0;
+        }
+    }
+    if let Some(m) = &l.mask {
+        if m.chunk_w == l.chunk_w && m.chunk_h == l.chunk_h && m.across == l.across {
+            let rows = stored_rows(m.chunk_h, h, m.tiled);
+            let expected = (m.chunk_w as usize).div_ceil(8) * rows as usize;
+            let bytes = read_raw(t, &m.raw, index, expected)?;
+            for (a, bit) in alpha
+                .iter_mut()
+                .zip(unpack_rows(&bytes, 1, m.chunk_w, w, h))
+            {
+                if bit == 0 {
+                    *a = 0;
+                }
+            }
+        }
+    }
+    Ok(Chunk {
+        width: w,
+        height: h,
+        bands,
+        values,
+        alpha,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn packbits_round_trip() {
+        // Apple's example from the TIFF 6.0 specification.
+        let src = [
+            0xFE, 0xAA, 0x02, 0x80, 0x00, 0x2A, 0xFD, 0xAA, 0x03, 0x80, 0x00, 0x2A, 0x22, 0xF7,
+            0xAA,
+        ];
+        let out = unpack_bits(&src, 24);
+        assert_eq!(
+            out,
+            vec![
+                0xAA, 0xAA, 0xAA, 0x80, 0x00, 0x2A, 0xAA, 0xAA, 0xAA, 0xAA, 0x80, 0x00, 0x2A, 0x22,
+                0xAA, 0xAA, 0xAA, 0xAA, 0xAA, 0xAA, 0xAA, 0xAA, 0xAA, 0xAA
+            ]
+        );
+    }
+
+    #[test]
+    fn unpacks_bits_per_row() {
+        // Two rows of a 10-pixel 1-bit chunk, each padded to 2 bytes.
+        let bytes = [0b1010_0000, 0b0100_0000, 0b1111_1111, 0b1100_0000];
+        let v = unpack_rows(&bytes, 1, 10, 10, 2);
+        assert_eq!(&v[..10], &[1, 0, 1, 0, 0, 0, 0, 0, 0, 1]);
+        assert_eq!(&v[10..], &[1; 10]);
+        let v = unpack_rows(&[0x1f, 0xa0], 4, 3, 3, 1);
+        assert_eq!(v, vec![1, 15, 10]);
+    }
+}

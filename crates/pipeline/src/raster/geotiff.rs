@@ -1,0 +1,540 @@
+//! Opening a GeoTIFF: image levels (full resolution and overviews), masks, bands, sample
+//! type, georeferencing and nodata. Pixels are read chunk by chunk (see `chunk.rs`).
+
+use super::geokeys::{geo_transform, GeoKeys, KeyCrs};
+use crate::error::RasterError;
+use std::fs::File;
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use tessera_model::{CrsSpec, GeoTransform};
+use tiff::decoder::{Decoder, Limits};
+use tiff::tags::Tag;
+
+/// Rasters claiming more pixels than this are refused before any allocation.
+pub const MAX_PIXELS: u64 = 1 << 36;
+/// Largest decoded chunk (tile or strip) accepted, in bytes.
+const MAX_CHUNK_BYTES: usize = 256 << 20;
+
+pub(super) type TiffDecoder = Decoder<BufReader<File>>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SampleType {
+    U8,
+    I8,
+    U16,
+    I16,
+    U32,
+    I32,
+    F32,
+    F64,
+}
+
+impl SampleType {
+    pub fn name(&self) -> &'static str {
+        match self {
+            SampleType::U8 => "Byte",
+            SampleType::I8 => "Int8",
+            SampleType::U16 => "UInt16",
+            SampleType::I16 => "Int16",
+            SampleType::U32 => "UInt32",
+            SampleType::I32 => "Int32",
+            SampleType::F32 => "Float32",
+            SampleType::F64 => "Float64",
+        }
+    }
+}
+
+/// How the stored samples become bands.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Photometric {
+    Gray,
+    Rgb,
+    /// JPEG-compressed YCbCr, converted to RGB when read.
+    YCbCr,
+    /// 8- or 4-bit indices into a colour map (16-bit entries, scaled to 8 bit here).
+    Palette(Vec<[u8; 3]>),
+}
+
+/// How a chunk's bytes are turned into samples.
+#[derive(Debug, Clone)]
+pub(super) enum Codec {
+    /// The `tiff` crate decodes the chunk.
+    Crate,
+    /// Decoded here: palettes and 1-bit masks, which the crate refuses.
+    Raw(RawLayout),
+}
+
+#[derive(Debug, Clone)]
+pub(super) struct RawLayout {
+    pub offsets: Vec<u64>,
+    pub byte_counts: Vec<u64>,
+    pub compression: u16,
+    pub bits: u16,
+}
+
+/// One IFD holding the image (full resolution or an overview).
+#[derive(Debug, Clone)]
+pub struct Level {
+    pub(super) ifd: usize,
+    pub width: u32,
+    pub height: u32,
+    pub chunk_w: u32,
+    pub chunk_h: u32,
+    /// Tiles are stored padded to full size; strips are not.
+    pub(super) tiled: bool,
+    pub(super) across: u32,
+    pub(super) chunks_per_plane: u32,
+    pub(super) planar: bool,
+    pub(super) codec: Codec,
+    pub(super) mask: Option<MaskLevel>,
+}
+
+/// A GDAL internal mask IFD (1-bit transparency mask) matching a level's size.
+#[derive(Debug, Clone)]
+pub(super) struct MaskLevel {
+    pub chunk_w: u32,
+    pub chunk_h: u32,
+    pub tiled: bool,
+    pub across: u32,
+    pub raw: RawLayout,
+}
+
+/// An opened GeoTIFF. Decoders are pooled so many threads can read chunks at once.
+#[derive(Debug)]
+pub struct GeoTiff {
+    pub path: PathBuf,
+    pub width: u32,
+    pub height: u32,
+    /// Stored samples per pixel (1 for palettes).
+    pub samples: u16,
+    /// Index of the alpha sample, if one is declared (ExtraSamples) or implied (RGBA, gray+alpha).
+    pub alpha_sample: Option<u16>,
+    pub sample: SampleType,
+    pub photometric: Photometric,
+    pub geo: GeoTransform,
+    /// From the GeoKeys; `None` when absent or user-defined (see `crs_problem`).
+    pub crs: Option<CrsSpec>,
+    pub crs_problem: Option<String>,
+    pub nodata: Option<f64>,
+    /// `levels[0]` is full resolution, then overviews from fine to coarse.
+    pub levels: Vec<Level>,
+    pub(super) pool: Mutex<Vec<(usize, TiffDecoder)>>,
+    pub(super) file: File,
+}
+
+fn header_err(path: &Path, e: impl std::fmt::Display) -> RasterError {
+    RasterError::Header {
+        path: path.into(),
+        reason: e.to_string(),
+    }
+}
+
+pub(super) fn open_decoder(path: &Path) -> Result<TiffDecoder, RasterError> {
+    let f = File::open(path).map_err(|e| header_err(path, e))?;
+    let mut limits = Limits::default();
+    limits.decoding_buffer_size = MAX_CHUNK_BYTES;
+    limits.ifd_value_size = 64 << 20;
+    limits.intermediate_buffer_size = MAX_CHUNK_BYTES;
+    Ok(Decoder::new(BufReader::new(f))
+        .map_err(|e| header_err(path, e))?
+        .with_limits(limits))
+}
+
+/// Tag values of the current IFD that matter here.
+struct Ifd {
+    width: u32,
+    height: u32,
+    subfile: u32,
+    photometric: u16,
+    samples: u16,
+    bits: u16,
+    format: u16,
+    planar: bool,
+    compression: u16,
+    tiled: bool,
+    chunk_w: u32,
+    chunk_h: u32,
+    extra: Vec<u16>,
+}
+
+fn read_ifd(d: &mut TiffDecoder, path: &Path) -> Result<Ifd, RasterError> {
+    let e = |e: tiff::TiffError| header_err(path, e);
+    let u = |d: &mut TiffDecoder, t: Tag, def: u32| -> Result<u32, RasterError> {
+        Ok(d.find_tag_unsigned::<u32>(t).map_err(e)?.unwrap_or(def))
+    };
+    let width = u(d, Tag::ImageWidth, 0)?;
+    let height = u(d, Tag::ImageLength, 0)?;
+    let bits_vec: Vec<u16> = d
+        .find_tag_unsigned_vec::<u16>(Tag::BitsPerSample)
+        .map_err(e)?
+        .unwrap_or_else(|| vec![1]);
+    let bits = bits_vec.first().copied().unwrap_or(1);
+    if bits_vec.iter().any(|b| *b != bits) {
+        return Err(RasterError::Unsupported {
+            path: path.into(),
+            what: format!("bands with different bit depths ({bits_vec:?})"),
+            hint: "Convert it with `gdal_translate -ot Byte` or similar".into(),
+        });
+    }
+    let format_vec: Vec<u16> = d
+        .find_tag_unsigned_vec::<u16>(Tag::SampleFormat)
+        .map_err(e)?
+        .unwrap_or_else(|| vec![1]);
+    let tiled = d.find_tag(Tag::TileWidth).map_err(e)?.is_some();
+    let (chunk_w, chunk_h) = if tiled {
+        (u(d, Tag::TileWidth, 0)?, u(d, Tag::TileLength, 0)?)
+    } else {
+        (width, u(d, Tag::RowsPerStrip, height)?.min(height.max(1)))
+    };
+    Ok(Ifd {
+        width,
+        height,
+        subfile: u(d, Tag::NewSubfileType, 0)?,
+        photometric: u(d, Tag::PhotometricInterpretation, 1)? as u16,
+        samples: u(d, Tag::SamplesPerPixel, 1)? as u16,
+        bits,
+        format: format_vec.first().copied().unwrap_or(1),
+        planar: u(d, Tag::PlanarConfiguration, 1)? == 2,
+        compression: u(d, Tag::Compression, 1)? as u16,
+        tiled,
+        chunk_w,
+        chunk_h,
+        extra: d
+            .find_tag_unsigned_vec::<u16>(Tag::ExtraSamples)
+            .map_err(e)?
+            .unwrap_or_default(),
+    })
+}
+
+fn raw_layout(d: &mut TiffDecoder, ifd: &Ifd, path: &Path) -> Result<RawLayout, RasterError> {
+    let e = |e: tiff::TiffError| header_err(path, e);
+    let (ot, ct) = if ifd.tiled {
+        (Tag::TileOffsets, Tag::TileByteCounts)
+    } else {
+        (Tag::StripOffsets, Tag::StripByteCounts)
+    };
+    let offsets = d.get_tag_u64_vec(ot).map_err(e)?;
+    let byte_counts = d.get_tag_u64_vec(ct).map_err(e)?;
+    if offsets.len() != byte_counts.len() {
+        return Err(header_err(
+            path,
+            "chunk offsets and byte counts differ in length",
+        ));
+    }
+    if !matches!(ifd.compression, 1 | 5 | 8 | 32946 | 32773) {
+        return Err(RasterError::Unsupported {
+            path: path.into(),
+            what: format!("compression {} on a palette or mask image", ifd.compression),
+            hint: "Re-save it with DEFLATE or LZW (`gdal_translate -co COMPRESS=DEFLATE`)".into(),
+        });
+    }
+    Ok(RawLayout {
+        offsets,
+        byte_counts,
+        compression: ifd.compression,
+        bits: ifd.bits,
+    })
+}
+
+fn sample_type(ifd: &Ifd, path: &Path) -> Result<SampleType, RasterError> {
+    Ok(match (ifd.format, ifd.bits) {
+        (1, 8) | (1, 4) | (1, 1) => SampleType::U8,
+        (1, 16) => SampleType::U16,
+        (1, 32) => SampleType::U32,
+        (2, 8) => SampleType::I8,
+        (2, 16) => SampleType::I16,
+        (2, 32) => SampleType::I32,
+        (3, 32) => SampleType::F32,
+        (3, 64) => SampleType::F64,
+        (f, b) => {
+            let kind = match f {
+                1 => "unsigned integer",
+                2 => "signed integer",
+                3 => "floating point",
+                5 | 6 => "complex",
+                _ => "unknown",
+            };
+            return Err(RasterError::Unsupported {
+                path: path.into(),
+                what: format!("the sample format ({b}-bit {kind})"),
+                hint: "Tessera reads 8/16/32-bit integer and 32/64-bit float samples; convert \
+                       with `gdal_translate -ot Float32` (or -ot Byte / UInt16)"
+                    .into(),
+            });
+        }
+    })
+}
+
+impl GeoTiff {
+    /// Read the headers of every IFD; no pixel is decoded here.
+    pub fn open(path: &Path) -> Result<GeoTiff, RasterError> {
+        let mut d = open_decoder(path)?;
+        let first = read_ifd(&mut d, path)?;
+        let (w, h) = (u64::from(first.width), u64::from(first.height));
+        let implausible = |reason: &str| RasterError::Implausible {
+            path: path.into(),
+            width: w,
+            height: h,
+            bands: u64::from(first.samples),
+            reason: reason.into(),
+        };
+        if w == 0 || h == 0 {
+            return Err(implausible("an empty image"));
+        }
+        if w.saturating_mul(h) > MAX_PIXELS {
+            return Err(implausible(&format!(
+                "more than the {} pixels Tessera accepts",
+                MAX_PIXELS
+            )));
+        }
+        if first.samples == 0 || first.samples > 64 {
+            return Err(implausible("an implausible band count"));
+        }
+        if first.chunk_w == 0 || first.chunk_h == 0 {
+            return Err(implausible("a zero tile or strip size"));
+        }
+        let chunk_bytes = u64::from(first.chunk_w)
+            * u64::from(first.chunk_h)
+            * u64::from(first.samples)
+            * u64::from(first.bits.max(8) / 8);
+        if chunk_bytes > MAX_CHUNK_BYTES as u64 {
+            return Err(implausible(&format!(
+                "and a tile or strip of {} x {} pixels ({} MB), too big to decode safely",
+                first.chunk_w,
+                first.chunk_h,
+                chunk_bytes >> 20
+            )));
+        }
+        let sample = sample_type(&first, path)?;
+        let photometric = match (first.photometric, first.compression) {
+            (0 | 1, _) => Photometric::Gray,
+            (2, _) => Photometric::Rgb,
+            (6, 7) => Photometric::YCbCr,
+            (3, _) => {
+                let map = d
+                    .get_tag_u16_vec(Tag::ColorMap)
+                    .map_err(|e| header_err(path, e))?;
+                let n = 1usize << first.bits;
+                if map.len() < 3 * n || !matches!(first.bits, 4 | 8) || first.samples != 1 {
+                    return Err(header_err(
+                        path,
+                        "palette image with a malformed colour map",
+                    ));
+                }
+                Photometric::Palette(
+                    (0..n)
+                        .map(|i| {
+                            [
+                                (map[i] >> 8) as u8,
+                                (map[n + i] >> 8) as u8,
+                                (map[2 * n + i] >> 8) as u8,
+                            ]
+                        })
+                        .collect(),
+                )
+            }
+            (p, c) => {
+                let what = match p {
+                    5 => "CMYK colour".to_string(),
+                    6 => format!("YCbCr colour with compression {c}"),
+                    8..=10 => "CIE Lab colour".to_string(),
+                    _ => format!("photometric interpretation {p}"),
+                };
+                return Err(RasterError::Unsupported {
+                    path: path.into(),
+                    what,
+                    hint: "Convert it to RGB first, e.g. `gdal_translate -expand rgb` or \
+                           `-co PHOTOMETRIC=RGB`"
+                        .into(),
+                });
+            }
+        };
+        let alpha_sample = match (&photometric, first.samples, first.extra.first()) {
+            (_, s, Some(1 | 2)) if s >= 2 => Some(s - first.extra.len() as u16),
+            (Photometric::Rgb, 4, _) | (Photometric::Gray, 2, _) => Some(first.samples - 1),
+            _ => None,
+        };
+
+        let (crs, crs_problem) = match d.find_tag(Tag::GeoKeyDirectoryTag) {
+            Ok(Some(_)) => {
+                let dir = d
+                    .get_tag_u16_vec(Tag::GeoKeyDirectoryTag)
+                    .map_err(|e| header_err(path, e))?;
+                let keys = GeoKeys::parse(&dir);
+                match keys.crs() {
+                    KeyCrs::Epsg(c) => (Some(c), None),
+                    KeyCrs::UserDefined(what) => {
+                        (None, Some(format!("the GeoTIFF keys hold {what}")))
+                    }
+                    KeyCrs::Absent => (None, Some("the GeoTIFF keys name no CRS".into())),
+                }
+            }
+            _ => (None, Some("no GeoTIFF keys (no CRS)".into())),
+        };
+        let pixel_is_point = d
+            .find_tag(Tag::GeoKeyDirectoryTag)
+            .ok()
+            .flatten()
+            .and_then(|_| d.get_tag_u16_vec(Tag::GeoKeyDirectoryTag).ok())
+            .map(|dir| GeoKeys::parse(&dir).pixel_is_point())
+            .unwrap_or(false);
+        let f64s = |d: &mut TiffDecoder, t: Tag| -> Option<Vec<f64>> {
+            d.find_tag(t).ok().flatten()?;
+            d.get_tag_f64_vec(t).ok()
+        };
+        let geo = geo_transform(
+            f64s(&mut d, Tag::ModelTransformationTag).as_deref(),
+            f64s(&mut d, Tag::ModelTiepointTag).as_deref(),
+            f64s(&mut d, Tag::ModelPixelScaleTag).as_deref(),
+            pixel_is_point,
+        )
+        .ok_or_else(|| RasterError::NoGeoreference { path: path.into() })?;
+        let nodata = d
+            .find_tag(Tag::GdalNodata)
+            .ok()
+            .flatten()
+            .and_then(|_| d.get_tag_ascii_string(Tag::GdalNodata).ok())
+            .and_then(|s| s.trim_matches(char::from(0)).trim().parse::<f64>().ok());
+
+        let samples = first.samples;
+        let levels = Self::scan_levels(&mut d, first, path)?;
+        let file = File::open(path).map_err(|e| header_err(path, e))?;
+        Ok(GeoTiff {
+            path: path.into(),
+            width: w as u32,
+            height: h as u32,
+            samples,
+            alpha_sample,
+            sample,
+            photometric,
+            geo,
+            crs,
+            crs_problem,
+            nodata,
+            levels,
+            pool: Mutex::new(vec![(0, d)]),
+            file,
+        })
+    }
+
+    /// Walk all IFDs: the first is the image, reduced-resolution ones are overviews, and
+    /// 1-bit transparency masks are attached to the level of the same size.
+    fn scan_levels(
+        d: &mut TiffDecoder,
+        first: Ifd,
+        path: &Path,
+    ) -> Result<Vec<Level>, RasterError> {
+        let mut ifds = vec![(0usize, first)];
+        let mut index = 0;
+        while d.more_images() && index < 64 {
+            index += 1;
+            if d.next_image().is_err() {
+                break;
+            }
+            ifds.push((index, read_ifd(d, path)?));
+        }
+        let main_samples = ifds[0].1.samples;
+        let main_bits = ifds[0].1.bits;
+        let mut levels: Vec<Level> = Vec::new();
+        let mut masks: Vec<(u32, u32, MaskLevel)> = Vec::new();
+        for (i, ifd) in ifds {
+            let is_mask = ifd.subfile & 4 != 0 && ifd.photometric == 4;
+            if is_mask {
+                if ifd.bits == 1 && ifd.samples == 1 && !ifd.planar {
+                    d.seek_to_image(i).map_err(|e| header_err(path, e))?;
+                    let raw = raw_layout(d, &ifd, path)?;
+                    masks.push((
+                        ifd.width,
+                        ifd.height,
+                        MaskLevel {
+                            chunk_w: ifd.chunk_w,
+                            chunk_h: ifd.chunk_h,
+                            tiled: ifd.tiled,
+                            across: ifd.width.div_ceil(ifd.chunk_w.max(1)),
+                            raw,
+                        },
+                    ));
+                }
+                continue;
+            }
+            let overview = ifd.subfile & 1 != 0;
+            if i > 0 && (!overview || ifd.samples != main_samples || ifd.bits != main_bits) {
+                continue;
+            }
+            if ifd.chunk_w == 0 || ifd.chunk_h == 0 || ifd.width == 0 || ifd.height == 0 {
+                continue;
+            }
+            d.seek_to_image(i).map_err(|e| header_err(path, e))?;
+            let codec = if ifd.photometric == 3 {
+                Codec::Raw(raw_layout(d, &ifd, path)?)
+            } else {
+                Codec::Crate
+            };
+            let across = ifd.width.div_ceil(ifd.chunk_w);
+            let down = ifd.height.div_ceil(ifd.chunk_h);
+            levels.push(Level {
+                ifd: i,
+                width: ifd.width,
+                height: ifd.height,
+                chunk_w: ifd.chunk_w,
+                chunk_h: ifd.chunk_h,
+                tiled: ifd.tiled,
+                across,
+                chunks_per_plane: across * down,
+                planar: ifd.planar && ifd.samples > 1,
+                codec,
+                mask: None,
+            });
+        }
+        for l in levels.iter_mut() {
+            if let Some(pos) = masks
+                .iter()
+                .position(|(w, h, _)| *w == l.width && *h == l.height)
+            {
+                l.mask = Some(masks.swap_remove(pos).2);
+            }
+        }
+        levels[1..].sort_by_key(|l| std::cmp::Reverse(l.width));
+        d.seek_to_image(0).map_err(|e| header_err(path, e))?;
+        Ok(levels)
+    }
+
+    /// The transform of `level` (overviews cover the same extent with bigger pixels).
+    pub fn level_geo(&self, level: usize) -> GeoTransform {
+        let l = &self.levels[level];
+        self.geo.scaled(
+            f64::from(self.width) / f64::from(l.width),
+            f64::from(self.height) / f64::from(l.height),
+        )
+    }
+
+    /// Bands a reader gets per pixel, alpha excluded: 3 for RGB, YCbCr and palettes.
+    pub fn value_bands(&self) -> usize {
+        let stored = match self.photometric {
+            Photometric::Palette(_) | Photometric::YCbCr => 3,
+            _ => usize::from(self.samples),
+        };
+        stored - usize::from(self.alpha_sample.is_some())
+    }
+
+    /// Label for reports: "791x718, 3 x Byte".
+    pub fn describe(&self) -> String {
+        format!(
+            "{}x{}, {} x {}{}{}",
+            self.width,
+            self.height,
+            self.samples,
+            self.sample.name(),
+            match self.levels.len() {
+                1 => String::new(),
+                n => format!(", {} overviews", n - 1),
+            },
+            if self.levels[0].mask.is_some() {
+                ", mask"
+            } else {
+                ""
+            }
+        )
+    }
+}

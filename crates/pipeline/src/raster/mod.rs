@@ -1,0 +1,12 @@
+//! GeoTIFF rasters: headers, georeferencing, chunk decoding and windowed reads shared by
+//! the imagery and terrain routes.
+
+mod chunk;
+mod geokeys;
+mod geotiff;
+mod window;
+
+pub use chunk::Chunk;
+pub use geokeys::{geo_transform, GeoKeys, KeyCrs};
+pub use geotiff::{GeoTiff, Level, Photometric, SampleType, MAX_PIXELS};
+pub use window::{read_window, ChunkCache, Window, WindowRequest};

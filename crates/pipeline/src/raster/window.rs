@@ -1,0 +1,179 @@
+//! Windowed reads: a shared, byte-bounded cache of decoded chunks, and rectangular windows
+//! assembled from them, optionally reduced by an integer factor (box average) so a coarse
+//! tile never holds a full-resolution window in memory.
+
+use super::chunk::{decode, Chunk};
+use super::geotiff::GeoTiff;
+use crate::error::RasterError;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+const SHARDS: usize = 16;
+
+type Key = (u32, u8, u32);
+
+#[derive(Default)]
+struct Shard {
+    map: HashMap<Key, (Arc<Chunk>, u64)>,
+    bytes: usize,
+    tick: u64,
+}
+
+/// Decoded chunks shared by all workers of a job, least recently used evicted first.
+pub struct ChunkCache {
+    shards: Vec<Mutex<Shard>>,
+    budget_per_shard: usize,
+}
+
+impl ChunkCache {
+    pub fn new(budget_bytes: usize) -> ChunkCache {
+        ChunkCache {
+            shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
+            budget_per_shard: (budget_bytes / SHARDS).max(1),
+        }
+    }
+
+    /// Chunk `index` of `level` of source `source`, decoding it on a miss. Two workers
+    /// missing the same chunk at once may both decode it; the result is the same.
+    pub fn get(
+        &self,
+        source: u32,
+        tiff: &GeoTiff,
+        level: usize,
+        index: u32,
+    ) -> Result<Arc<Chunk>, RasterError> {
+        let key = (source, level as u8, index);
+        let shard = &self.shards[(index as usize ^ (source as usize * 31) ^ (level * 7)) % SHARDS];
+        {
+            let mut g = shard.lock().unwrap_or_else(|p| p.into_inner());
+            g.tick += 1;
+            let tick = g.tick;
+            if let Some(e) = g.map.get_mut(&key) {
+                e.1 = tick;
+                return Ok(e.0.clone());
+            }
+        }
+        let chunk = Arc::new(decode(tiff, level, index)?);
+        let mut g = shard.lock().unwrap_or_else(|p| p.into_inner());
+        g.tick += 1;
+        let tick = g.tick;
+        g.bytes += chunk.bytes();
+        if let Some(old) = g.map.insert(key, (chunk.clone(), tick)) {
+            g.bytes -= old.0.bytes();
+        }
+        while g.bytes > self.budget_per_shard && g.map.len() > 1 {
+            let oldest = g
+                .map
+                .iter()
+                .filter(|(k, _)| **k != key)
+                .min_by_key(|(_, v)| v.1)
+                .map(|(k, _)| *k);
+            match oldest.and_then(|k| g.map.remove(&k)) {
+                Some((c, _)) => g.bytes -= c.bytes(),
+                None => break,
+            }
+        }
+        Ok(chunk)
+    }
+}
+
+/// A rectangle of a level, reduced by `factor`: pixel (i, j) covers level pixels
+/// `[(x0 + i)·factor, (x0 + i + 1)·factor)` × the same in rows. Pixels outside the raster
+/// are transparent.
+pub struct Window {
+    pub x0: i64,
+    pub y0: i64,
+    pub width: usize,
+    pub height: usize,
+    pub factor: u32,
+    pub bands: usize,
+    /// `bands` values per pixel, not premultiplied.
+    pub values: Vec<f32>,
+    /// 0–1 per pixel.
+    pub alpha: Vec<f32>,
+}
+
+/// What to read: a reduced-pixel rectangle of one level.
+#[derive(Debug, Clone, Copy)]
+pub struct WindowRequest {
+    pub level: usize,
+    pub x0: i64,
+    pub y0: i64,
+    pub width: usize,
+    pub height: usize,
+    pub factor: u32,
+}
+
+/// Assemble a window from cached chunks.
+pub fn read_window(
+    cache: &ChunkCache,
+    source: u32,
+    tiff: &GeoTiff,
+    req: WindowRequest,
+) -> Result<Window, RasterError> {
+    let l = &tiff.levels[req.level];
+    let bands = tiff.value_bands();
+    let k = i64::from(req.factor.max(1));
+    let (w, h) = (req.width, req.height);
+    let mut sum = vec![0f32; w * h * bands];
+    let mut asum = vec![0f32; w * h];
+    // Level-pixel rectangle covered, clipped to the raster.
+    let lx0 = (req.x0 * k).max(0);
+    let ly0 = (req.y0 * k).max(0);
+    let lx1 = ((req.x0 + w as i64) * k).min(i64::from(l.width));
+    let ly1 = ((req.y0 + h as i64) * k).min(i64::from(l.height));
+    if lx0 < lx1 && ly0 < ly1 {
+        let (cw, ch) = (i64::from(l.chunk_w), i64::from(l.chunk_h));
+        for cy in (ly0 / ch)..=((ly1 - 1) / ch) {
+            for cx in (lx0 / cw)..=((lx1 - 1) / cw) {
+                let index = (cy * i64::from(l.across) + cx) as u32;
+                let chunk = cache.get(source, tiff, req.level, index)?;
+                let (ox, oy) = (cx * cw, cy * ch);
+                let xa = lx0.max(ox);
+                let xb = lx1.min(ox + i64::from(chunk.width));
+                let ya = ly0.max(oy);
+                let yb = ly1.min(oy + i64::from(chunk.height));
+                for y in ya..yb {
+                    let wy = (y / k - req.y0) as usize;
+                    let crow = ((y - oy) * i64::from(chunk.width)) as usize;
+                    for x in xa..xb {
+                        let wx = (x / k - req.x0) as usize;
+                        let ci = crow + (x - ox) as usize;
+                        let a = f32::from(chunk.alpha[ci]) / 255.0;
+                        if a == 0.0 {
+                            continue;
+                        }
+                        let wi = wy * w + wx;
+                        asum[wi] += a;
+                        let src = &chunk.values[ci * bands..(ci + 1) * bands];
+                        let dst = &mut sum[wi * bands..(wi + 1) * bands];
+                        for (d, s) in dst.iter_mut().zip(src) {
+                            *d += a * s;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let per_pixel = (k * k) as f32;
+    let mut alpha = vec![0f32; w * h];
+    for i in 0..w * h {
+        if asum[i] > 0.0 {
+            let inv = 1.0 / asum[i];
+            for v in &mut sum[i * bands..(i + 1) * bands] {
+                *v *= inv;
+            }
+            alpha[i] = (asum[i] / per_pixel).min(1.0);
+        }
+    }
+    Ok(Window {
+        x0: req.x0,
+        y0: req.y0,
+        width: w,
+        height: h,
+        factor: req.factor.max(1),
+        bands,
+        values: sum,
+        alpha,
+    })
+}
