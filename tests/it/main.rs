@@ -3,4 +3,6 @@
 
 mod bad_input;
 mod helpers;
+mod imagery_route;
 mod las_route;
+mod tiff_writer;

@@ -47,6 +47,10 @@ pub struct InputSummary {
     /// Raster inputs: "791x718, 3 x Byte" and the like; empty for point clouds.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub raster: String,
+    /// Raster inputs: chunks (tiles/strips) decoded per level, full resolution first, then
+    /// each overview.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub raster_chunks_read: Vec<u64>,
     pub crs: String,
     /// Where the CRS came from: `WKT VLR`, `GeoTIFF keys` or `--input-crs`.
     pub crs_source: String,

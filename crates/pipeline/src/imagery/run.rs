@@ -161,6 +161,7 @@ pub fn run_imagery(spec: &JobSpec, progress: &Progress) -> Result<JobReport, Pip
                 path: s.tiff.path.clone(),
                 points: 0,
                 raster: s.tiff.describe(),
+                raster_chunks_read: cache.decoded_per_level(s.id, s.tiff.levels.len()),
                 crs: s.crs.label(),
                 crs_source: s.crs_source.to_string(),
             })

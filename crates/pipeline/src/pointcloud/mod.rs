@@ -75,6 +75,7 @@ pub fn prepare(
             path: s.path.clone(),
             points: s.points,
             raster: String::new(),
+            raster_chunks_read: Vec::new(),
             crs: format!("{} ({})", plan.info.name, crs.label()),
             crs_source: origin.to_string(),
         });

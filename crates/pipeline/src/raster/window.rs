@@ -23,6 +23,8 @@ struct Shard {
 pub struct ChunkCache {
     shards: Vec<Mutex<Shard>>,
     budget_per_shard: usize,
+    /// Chunks decoded per (source, level), for reports.
+    decoded: Mutex<HashMap<(u32, u8), u64>>,
 }
 
 impl ChunkCache {
@@ -30,7 +32,16 @@ impl ChunkCache {
         ChunkCache {
             shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
             budget_per_shard: (budget_bytes / SHARDS).max(1),
+            decoded: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// How many chunks of each level of `source` were decoded (cache misses), finest first.
+    pub fn decoded_per_level(&self, source: u32, levels: usize) -> Vec<u64> {
+        let g = self.decoded.lock().unwrap_or_else(|p| p.into_inner());
+        (0..levels)
+            .map(|l| g.get(&(source, l as u8)).copied().unwrap_or(0))
+            .collect()
     }
 
     /// Chunk `index` of `level` of source `source`, decoding it on a miss. Two workers
@@ -54,6 +65,12 @@ impl ChunkCache {
             }
         }
         let chunk = Arc::new(decode(tiff, level, index)?);
+        *self
+            .decoded
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry((source, level as u8))
+            .or_default() += 1;
         let mut g = shard.lock().unwrap_or_else(|p| p.into_inner());
         g.tick += 1;
         let tick = g.tick;
@@ -133,6 +150,23 @@ pub fn read_window(
                 let xb = lx1.min(ox + i64::from(chunk.width));
                 let ya = ly0.max(oy);
                 let yb = ly1.min(oy + i64::from(chunk.height));
+                if k == 1 {
+                    // Straight copy: no reduction, values stay as decoded.
+                    let n = (xb - xa) as usize;
+                    for y in ya..yb {
+                        let wrow = (y - req.y0) as usize * w + (xa - req.x0) as usize;
+                        let crow = ((y - oy) * i64::from(chunk.width) + (xa - ox)) as usize;
+                        sum[wrow * bands..(wrow + n) * bands]
+                            .copy_from_slice(&chunk.values[crow * bands..(crow + n) * bands]);
+                        for (a, c) in asum[wrow..wrow + n]
+                            .iter_mut()
+                            .zip(&chunk.alpha[crow..crow + n])
+                        {
+                            *a = f32::from(*c) / 255.0;
+                        }
+                    }
+                    continue;
+                }
                 for y in ya..yb {
                     let wy = (y / k - req.y0) as usize;
                     let crow = ((y - oy) * i64::from(chunk.width)) as usize;
@@ -154,6 +188,18 @@ pub fn read_window(
                 }
             }
         }
+    }
+    if k == 1 {
+        return Ok(Window {
+            x0: req.x0,
+            y0: req.y0,
+            width: w,
+            height: h,
+            factor: 1,
+            bands,
+            values: sum,
+            alpha: asum,
+        });
     }
     let per_pixel = (k * k) as f32;
     let mut alpha = vec![0f32; w * h];
