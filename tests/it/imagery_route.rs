@@ -438,3 +438,47 @@ fn hostile_rasters_are_refused_cleanly() {
     let las = write("cloud.tif", b"LASF and then some".to_vec());
     assert_refused(&las, &tmp.path().join("o6"), "not a GeoTIFF raster");
 }
+
+#[test]
+fn nodata_pixels_become_transparent() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Left half value 0 (= nodata), right half 200.
+    let (w, h) = (32u32, 32u32);
+    let data: Vec<u8> = (0..w * h)
+        .map(|i| if i % w < w / 2 { 0 } else { 200 })
+        .collect();
+    let mut b = TiffBuilder::new(w, h)
+        .tag(258, Val::Short(vec![8]))
+        .tag(259, Val::Short(vec![1]))
+        .tag(262, Val::Short(vec![1]))
+        .tag(277, Val::Short(vec![1]))
+        .tag(278, Val::Long(vec![h]))
+        .tag(42113, Val::Ascii("0".into()))
+        .georef(4326, true, 10.0, 50.0, 0.5);
+    b.strips.push(data);
+    let src = tmp.path().join("nodata.tif");
+    std::fs::write(&src, b.build()).unwrap();
+    let out = tmp.path().join("out");
+    let opts = ImageryOptions {
+        profile: TilingScheme::GeographicQuad,
+        ..ImageryOptions::default()
+    };
+    run_with_threads(&imagery_spec(&src, &out, opts), 2).unwrap();
+    let tiles = read_tiles(&out);
+    let px: Vec<[u8; 4]> = tiles
+        .values()
+        .flat_map(|t| t.pixels().map(|p| p.0))
+        .collect();
+    assert!(px.iter().any(|p| p[3] == 255 && p[0] == 200));
+    // Nothing dark leaks in: every visible pixel is the data value.
+    assert!(
+        px.iter().filter(|p| p[3] > 0).all(|p| p[0] == 200),
+        "nodata blended in"
+    );
+    let opaque = px.iter().filter(|p| p[3] == 255).count();
+    let clear = px.iter().filter(|p| p[3] == 0).count();
+    assert!(
+        opaque > 0 && clear > opaque,
+        "{opaque} opaque, {clear} clear"
+    );
+}
