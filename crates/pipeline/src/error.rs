@@ -85,6 +85,9 @@ pub enum RasterError {
     },
     #[error("{}: {reason}", path.display())]
     Unusable { path: PathBuf, reason: String },
+    /// The same failure seen by every worker that needed the chunk.
+    #[error(transparent)]
+    Shared(std::sync::Arc<RasterError>),
 }
 
 #[derive(Debug, thiserror::Error)]

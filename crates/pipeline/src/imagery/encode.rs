@@ -47,16 +47,23 @@ pub struct EncodedImage {
 /// 8-bit RGBA from a premultiplied tile.
 pub fn to_rgba8(t: &RgbaTile) -> Vec<u8> {
     let mut out = Vec::with_capacity(t.data.len());
+    // Values are never negative, so +0.5 and truncation round to nearest.
+    let byte = |v: f32| (v + 0.5).clamp(0.0, 255.0) as u8;
     for p in t.data.chunks_exact(4) {
         let a = p[3];
         if a <= 0.0 {
             out.extend_from_slice(&[0, 0, 0, 0]);
-            continue;
+        } else if a >= 1.0 {
+            out.extend_from_slice(&[byte(p[0]), byte(p[1]), byte(p[2]), 255]);
+        } else {
+            let inv = 1.0 / a;
+            out.extend_from_slice(&[
+                byte(p[0] * inv),
+                byte(p[1] * inv),
+                byte(p[2] * inv),
+                byte(a * 255.0),
+            ]);
         }
-        for c in 0..3 {
-            out.push((p[c] / a).round().clamp(0.0, 255.0) as u8);
-        }
-        out.push((a * 255.0).round().clamp(0.0, 255.0) as u8);
     }
     out
 }

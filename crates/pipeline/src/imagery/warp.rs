@@ -106,13 +106,7 @@ pub(super) fn pixel_map(
             !e[0].is_nan() && (a[0] - e[0]).abs().max((a[1] - e[1]).abs()) <= MAX_APPROX_ERROR_PX
         });
         if ok {
-            let mut out = Vec::with_capacity(n * n);
-            for j in 0..n {
-                for i in 0..n {
-                    out.push(interp(i as f64 + 0.5, j as f64 + 0.5));
-                }
-            }
-            return Ok(out);
+            return Ok(fill_grid(&grid, nodes, step, n));
         }
         step /= 2;
     }
@@ -122,12 +116,42 @@ pub(super) fn pixel_map(
     exact(&all)
 }
 
+/// Where pixel centre `v` falls between grid nodes: (node index, fraction).
+fn grid_pos(v: f64, nodes: usize, step: usize, n: usize) -> (usize, f64) {
+    let p = v - 0.5;
+    let k = ((p.max(0.0) / step as f64) as usize).min(nodes - 2);
+    let a = (k * step) as f64;
+    let b = (((k + 1) * step) as f64).min(n as f64 - 1.0);
+    (k, if b > a { (p - a) / (b - a) } else { 0.0 })
+}
+
+/// Every pixel centre of the tile interpolated from the grid, row by row.
+fn fill_grid(grid: &[[f64; 2]], nodes: usize, step: usize, n: usize) -> Vec<[f64; 2]> {
+    let cols: Vec<(usize, f64)> = (0..n)
+        .map(|i| grid_pos(i as f64 + 0.5, nodes, step, n))
+        .collect();
+    let mut out = Vec::with_capacity(n * n);
+    let mut row = vec![[0.0; 2]; nodes];
+    for j in 0..n {
+        let (k, fy) = grid_pos(j as f64 + 0.5, nodes, step, n);
+        for (i, r) in row.iter_mut().enumerate() {
+            let (a, b) = (grid[k * nodes + i], grid[(k + 1) * nodes + i]);
+            *r = [a[0] + (b[0] - a[0]) * fy, a[1] + (b[1] - a[1]) * fy];
+        }
+        for &(i, fx) in &cols {
+            let (a, b) = (row[i], row[i + 1]);
+            out.push([a[0] + (b[0] - a[0]) * fx, a[1] + (b[1] - a[1]) * fx]);
+        }
+    }
+    out
+}
+
 /// Bilinear interpolation in a grid of `nodes`² values placed every `step` pixels
 /// (the last node sits on the last pixel centre).
 fn bilerp(grid: &[[f64; 2]], nodes: usize, step: usize, n: usize, x: f64, y: f64) -> [f64; 2] {
     let pos = |v: f64| -> (usize, f64) {
         let p = v - 0.5;
-        let k = ((p / step as f64).floor() as usize).min(nodes - 2);
+        let k = ((p.max(0.0) / step as f64) as usize).min(nodes - 2);
         let a = (k * step) as f64;
         let b = (((k + 1) * step) as f64).min(n as f64 - 1.0);
         (k, if b > a { (p - a) / (b - a) } else { 0.0 })
@@ -256,7 +280,12 @@ pub fn render(
         }
         let u = to_win_x(m[0]) - x0 as f64;
         let v = to_win_y(m[1]) - y0 as f64;
-        if let Some(px) = sample(&win, u, v, resampling, p.kernel_scale, &mut wx, &mut wy) {
+        let unscaled = p.kernel_scale.0 <= 1.0 && p.kernel_scale.1 <= 1.0;
+        let px = match resampling {
+            Resampling::Bilinear if unscaled => sample_bilinear(&win, u, v),
+            _ => sample(&win, u, v, resampling, p.kernel_scale, &mut wx, &mut wy),
+        };
+        if let Some(px) = px {
             let rgba = src.to_rgba(&px);
             out.data[i * 4..i * 4 + 4].copy_from_slice(&rgba);
             any |= rgba[3] > 0.0;
@@ -265,14 +294,67 @@ pub fn render(
     Ok(any.then_some(out))
 }
 
+/// Bilinear at (u, v) when no reduction is left: the four surrounding pixels.
+fn sample_bilinear(win: &Window, u: f64, v: f64) -> Option<[f32; 5]> {
+    let (tx, ty) = (u - 0.5, v - 0.5);
+    if tx < -1.0 || ty < -1.0 {
+        return None;
+    }
+    // tx, ty ≥ -1 here: truncating tx + 1 is floor(tx) + 1 without a libm call.
+    let (fx0, fy0) = (
+        ((tx + 1.0) as i64 - 1) as f64,
+        ((ty + 1.0) as i64 - 1) as f64,
+    );
+    let (ax, ay) = ((tx - fx0) as f32, (ty - fy0) as f32);
+    let (ix, iy) = (fx0 as i64, fy0 as i64);
+    let (w, h) = (win.width as i64, win.height as i64);
+    let bands = win.bands.min(4);
+    let mut acc = [0f32; 4];
+    let mut asum = 0f32;
+    let mut wsum = 0f32;
+    for (dy, wy) in [(0, 1.0 - ay), (1, ay)] {
+        let y = iy + dy;
+        if y < 0 || y >= h || wy == 0.0 {
+            continue;
+        }
+        for (dx, wx) in [(0, 1.0 - ax), (1, ax)] {
+            let x = ix + dx;
+            if x < 0 || x >= w || wx == 0.0 {
+                continue;
+            }
+            let wgt = wx * wy;
+            let idx = (y * w + x) as usize;
+            wsum += wgt;
+            let a = win.alpha[idx];
+            if a > 0.0 {
+                let wa = wgt * a;
+                asum += wa;
+                let vals = &win.values[idx * win.bands..idx * win.bands + bands];
+                for (c, val) in vals.iter().enumerate() {
+                    acc[c] += wa * val;
+                }
+            }
+        }
+    }
+    if asum <= 0.0 || wsum <= 0.0 {
+        return None;
+    }
+    let mut out = [0f32; 5];
+    for c in 0..bands {
+        out[c] = acc[c] / asum;
+    }
+    out[4] = (asum / wsum).clamp(0.0, 1.0);
+    Some(out)
+}
+
 /// Kernel weights for the taps around continuous window coordinate `u` (corner-based).
 fn weights(u: f64, resampling: Resampling, scale: f64, len: usize, out: &mut Vec<(usize, f32)>) {
     out.clear();
     let t = u - 0.5;
     match resampling {
         Resampling::Nearest => {
-            let i = u.floor();
-            if i >= 0.0 && (i as usize) < len {
+            let i = floor_i(u);
+            if i >= 0 && (i as usize) < len {
                 out.push((i as usize, 1.0));
             }
         }
@@ -282,8 +364,8 @@ fn weights(u: f64, resampling: Resampling, scale: f64, len: usize, out: &mut Vec
                 Resampling::Average => 0.5 * scale,
                 _ => scale,
             };
-            let lo = (t - support).ceil().max(0.0) as i64;
-            let hi = ((t + support).floor() as i64).min(len as i64 - 1);
+            let lo = ceil_i(t - support).max(0);
+            let hi = floor_i(t + support).min(len as i64 - 1);
             for i in lo..=hi {
                 let x = (i as f64 - t) / scale;
                 let w = match resampling {
@@ -302,12 +384,31 @@ fn weights(u: f64, resampling: Resampling, scale: f64, len: usize, out: &mut Vec
                 }
             }
             if out.is_empty() {
-                let i = u.floor();
-                if i >= 0.0 && (i as usize) < len {
+                let i = floor_i(u);
+                if i >= 0 && (i as usize) < len {
                     out.push((i as usize, 1.0));
                 }
             }
         }
+    }
+}
+
+/// floor / ceil without a libm call (the baseline x86-64 target has no rounding instruction).
+fn floor_i(x: f64) -> i64 {
+    let i = x as i64;
+    if (i as f64) > x {
+        i - 1
+    } else {
+        i
+    }
+}
+
+fn ceil_i(x: f64) -> i64 {
+    let i = x as i64;
+    if (i as f64) < x {
+        i + 1
+    } else {
+        i
     }
 }
 

@@ -7,7 +7,47 @@ use crate::error::RasterError;
 use std::io::Read;
 use tiff::decoder::DecodingResult;
 
-/// Decoded pixels of one chunk: `values` holds `bands` floats per pixel (alpha excluded,
+/// Sample values, pixel-interleaved: bytes for 8-bit imagery (a quarter of the memory),
+/// floats for everything else.
+#[derive(Debug, Clone)]
+pub enum Samples {
+    U8(Vec<u8>),
+    F32(Vec<f32>),
+}
+
+impl Samples {
+    pub fn len(&self) -> usize {
+        match self {
+            Samples::U8(v) => v.len(),
+            Samples::F32(v) => v.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn get(&self, i: usize) -> f32 {
+        match self {
+            Samples::U8(v) => f32::from(v[i]),
+            Samples::F32(v) => v[i],
+        }
+    }
+
+    /// Copy the samples in `range` into `out` as floats.
+    pub fn copy_to(&self, range: std::ops::Range<usize>, out: &mut [f32]) {
+        match self {
+            Samples::U8(v) => {
+                for (o, x) in out.iter_mut().zip(&v[range]) {
+                    *o = f32::from(*x);
+                }
+            }
+            Samples::F32(v) => out.copy_from_slice(&v[range]),
+        }
+    }
+}
+
+/// Decoded pixels of one chunk: `values` holds `bands` samples per pixel (alpha excluded,
 /// palettes expanded to RGB, YCbCr converted), `alpha` one 0–255 byte per pixel combining
 /// the alpha band, the internal mask, nodata and NaN.
 #[derive(Debug, Clone)]
@@ -15,13 +55,17 @@ pub struct Chunk {
     pub width: u32,
     pub height: u32,
     pub bands: usize,
-    pub values: Vec<f32>,
+    pub values: Samples,
     pub alpha: Vec<u8>,
 }
 
 impl Chunk {
     pub fn bytes(&self) -> usize {
-        self.values.len() * 4 + self.alpha.len() + 64
+        let values = match &self.values {
+            Samples::U8(v) => v.len(),
+            Samples::F32(v) => v.len() * 4,
+        };
+        values + self.alpha.len() + 64
     }
 }
 
@@ -59,8 +103,15 @@ fn data_dims(t: &GeoTiff, level: usize, index: u32) -> (u32, u32) {
     )
 }
 
+fn to_samples(r: DecodingResult) -> Samples {
+    match r {
+        DecodingResult::U8(v) => Samples::U8(v),
+        other => Samples::F32(to_f32(other)),
+    }
+}
+
 /// Stored samples of a chunk, pixel-interleaved, via the `tiff` crate.
-fn crate_samples(t: &GeoTiff, level: usize, index: u32) -> Result<Vec<f32>, RasterError> {
+fn crate_samples(t: &GeoTiff, level: usize, index: u32) -> Result<Samples, RasterError> {
     let l = &t.levels[level];
     let what = || format!("level {level} chunk {index}");
     let mut dec = {
@@ -83,18 +134,30 @@ fn crate_samples(t: &GeoTiff, level: usize, index: u32) -> Result<Vec<f32>, Rast
             let r = d
                 .read_chunk(index + p * l.chunks_per_plane)
                 .map_err(|e| decode_err(t, what(), e))?;
-            planes.push(to_f32(r));
+            planes.push(to_samples(r));
         }
-        let n = planes[0].len();
-        let mut v = vec![0f32; n * samples];
-        for (p, plane) in planes.iter().enumerate() {
-            for (i, x) in plane.iter().take(n).enumerate() {
-                v[i * samples + p] = *x;
+        let n = planes.iter().map(Samples::len).min().unwrap_or(0);
+        if planes.iter().all(|p| matches!(p, Samples::U8(_))) {
+            let mut v = vec![0u8; n * samples];
+            for (p, plane) in planes.iter().enumerate() {
+                if let Samples::U8(plane) = plane {
+                    for (i, x) in plane.iter().take(n).enumerate() {
+                        v[i * samples + p] = *x;
+                    }
+                }
             }
+            Samples::U8(v)
+        } else {
+            let mut v = vec![0f32; n * samples];
+            for (p, plane) in planes.iter().enumerate() {
+                for i in 0..n {
+                    v[i * samples + p] = plane.get(i);
+                }
+            }
+            Samples::F32(v)
         }
-        v
     } else {
-        to_f32(d.read_chunk(index).map_err(|e| decode_err(t, what(), e))?)
+        to_samples(d.read_chunk(index).map_err(|e| decode_err(t, what(), e))?)
     };
     t.pool
         .lock()
@@ -222,10 +285,7 @@ pub fn decode(t: &GeoTiff, level: usize, index: u32) -> Result<Chunk, RasterErro
             let rows = stored_rows(l.chunk_h, h, l.tiled);
             let expected = (l.chunk_w as usize * raw.bits as usize).div_ceil(8) * rows as usize;
             let bytes = read_raw(t, raw, index, expected)?;
-            unpack_rows(&bytes, raw.bits, l.chunk_w, w, h)
-                .into_iter()
-                .map(f32::from)
-                .collect()
+            Samples::U8(unpack_rows(&bytes, raw.bits, l.chunk_w, w, h))
         }
     };
     let stored = usize::from(t.samples);
@@ -237,46 +297,11 @@ pub fn decode(t: &GeoTiff, level: usize, index: u32) -> Result<Chunk, RasterErro
         ));
     }
     let bands = t.value_bands();
-    let mut values = Vec::with_capacity(n * bands);
     let mut alpha = vec![255u8; n];
-    for (i, px) in samples.chunks_exact(stored).take(n).enumerate() {
-        match &t.photometric {
-            Photometric::Palette(map) => {
-                let c = map.get(px[0] as usize).copied().unwrap_or([0, 0, 0]);
-                values.extend(c.iter().map(|v| f32::from(*v)));
-            }
-            Photometric::YCbCr => {
-                let (y, cb, cr) = (px[0], px[1] - 128.0, px[2] - 128.0);
-                values.push((y + 1.402 * cr).clamp(0.0, 255.0));
-                values.push((y - 0.344_136 * cb - 0.714_136 * cr).clamp(0.0, 255.0));
-                values.push((y + 1.772 * cb).clamp(0.0, 255.0));
-            }
-            _ => {
-                for (b, v) in px.iter().enumerate() {
-                    if Some(b as u16) != t.alpha_sample {
-                        values.push(*v);
-                    }
-                }
-            }
-        }
-        if let Some(a) = t.alpha_sample {
-            let v = px[usize::from(a)];
-            alpha[i] = match t.sample {
-                super::geotiff::SampleType::U16 => (v / 257.0).round(),
-                _ => v.round(),
-            }
-            .clamp(0.0, 255.0) as u8;
-        }
-        let vals = &values[i * bands..(i + 1) * bands];
-        let nodata = match t.nodata {
-            Some(nd) if nd.is_nan() => vals.iter().all(|v| v.is_nan()),
-            Some(nd) => vals.iter().all(|v| f64::from(*v) == nd || *v == nd as f32),
-            None => false,
-        };
-        if nodata || vals.iter().any(|v| v.is_nan()) {
-            alpha[i] = 0;
-        }
-    }
+    let values = match samples {
+        Samples::U8(raw) => Samples::U8(bytes_to_values(t, raw, n, bands, &mut alpha)),
+        Samples::F32(raw) => Samples::F32(floats_to_values(t, &raw, n, bands, &mut alpha)),
+    };
     if let Some(m) = &l.mask {
         if m.chunk_w == l.chunk_w && m.chunk_h == l.chunk_h && m.across == l.across {
             let rows = stored_rows(m.chunk_h, h, m.tiled);
@@ -299,6 +324,104 @@ pub fn decode(t: &GeoTiff, level: usize, index: u32) -> Result<Chunk, RasterErro
         values,
         alpha,
     })
+}
+
+/// 8-bit samples → value bytes (palette / YCbCr → RGB, alpha split off), filling `alpha`.
+fn bytes_to_values(t: &GeoTiff, raw: Vec<u8>, n: usize, bands: usize, alpha: &mut [u8]) -> Vec<u8> {
+    let stored = usize::from(t.samples);
+    let mut values = match &t.photometric {
+        Photometric::Palette(map) => raw[..n]
+            .iter()
+            .flat_map(|i| map.get(usize::from(*i)).copied().unwrap_or([0, 0, 0]))
+            .collect(),
+        Photometric::YCbCr => raw[..n * 3]
+            .chunks_exact(3)
+            .flat_map(|p| {
+                let (y, cb, cr) = (
+                    f32::from(p[0]),
+                    f32::from(p[1]) - 128.0,
+                    f32::from(p[2]) - 128.0,
+                );
+                [
+                    y + 1.402 * cr,
+                    y - 0.344_136 * cb - 0.714_136 * cr,
+                    y + 1.772 * cb,
+                ]
+                .map(|v| v.round().clamp(0.0, 255.0) as u8)
+            })
+            .collect(),
+        _ => match t.alpha_sample {
+            None if stored == bands => {
+                let mut raw = raw;
+                raw.truncate(n * bands);
+                raw
+            }
+            a => {
+                let a = a.map(usize::from);
+                let mut v = Vec::with_capacity(n * bands);
+                for (i, px) in raw.chunks_exact(stored).take(n).enumerate() {
+                    for (b, x) in px.iter().enumerate() {
+                        if Some(b) == a {
+                            alpha[i] = *x;
+                        } else if v.len() < (i + 1) * bands {
+                            v.push(*x);
+                        }
+                    }
+                }
+                v
+            }
+        },
+    };
+    values.truncate(n * bands);
+    if let Some(nd) = t.nodata {
+        if nd.fract() == 0.0 && (0.0..=255.0).contains(&nd) {
+            let nd = nd as u8;
+            for (a, px) in alpha.iter_mut().zip(values.chunks_exact(bands)) {
+                if px.iter().all(|v| *v == nd) {
+                    *a = 0;
+                }
+            }
+        }
+    }
+    values
+}
+
+/// Other samples → float values, alpha split off (16-bit alpha scaled), nodata and NaN
+/// made transparent.
+fn floats_to_values(
+    t: &GeoTiff,
+    raw: &[f32],
+    n: usize,
+    bands: usize,
+    alpha: &mut [u8],
+) -> Vec<f32> {
+    let stored = usize::from(t.samples);
+    let mut values = Vec::with_capacity(n * bands);
+    for (i, px) in raw.chunks_exact(stored).take(n).enumerate() {
+        for (b, v) in px.iter().enumerate() {
+            if Some(b as u16) != t.alpha_sample {
+                values.push(*v);
+            }
+        }
+        if let Some(a) = t.alpha_sample {
+            let v = px[usize::from(a)];
+            alpha[i] = match t.sample {
+                super::geotiff::SampleType::U16 => (v / 257.0).round(),
+                _ => v.round(),
+            }
+            .clamp(0.0, 255.0) as u8;
+        }
+        let vals = &values[i * bands..(i + 1) * bands];
+        let nodata = match t.nodata {
+            Some(nd) if nd.is_nan() => vals.iter().all(|v| v.is_nan()),
+            Some(nd) => vals.iter().all(|v| f64::from(*v) == nd || *v == nd as f32),
+            None => false,
+        };
+        if nodata || vals.iter().any(|v| v.is_nan()) {
+            alpha[i] = 0;
+        }
+    }
+    values
 }
 
 #[cfg(test)]

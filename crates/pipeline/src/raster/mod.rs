@@ -6,7 +6,7 @@ mod geokeys;
 mod geotiff;
 mod window;
 
-pub use chunk::Chunk;
+pub use chunk::{Chunk, Samples};
 pub use geokeys::{geo_transform, GeoKeys, KeyCrs};
 pub use geotiff::{GeoTiff, Level, Photometric, SampleType, MAX_PIXELS};
 pub use window::{read_window, ChunkCache, Window, WindowRequest};

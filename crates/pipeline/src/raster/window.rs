@@ -6,15 +6,25 @@ use super::chunk::{decode, Chunk};
 use super::geotiff::GeoTiff;
 use crate::error::RasterError;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 const SHARDS: usize = 16;
 
 type Key = (u32, u8, u32);
 
+/// A chunk being decoded or decoded; workers wanting the same chunk wait for one decode.
+type Slot = Arc<OnceLock<Result<Arc<Chunk>, Arc<RasterError>>>>;
+
+struct Entry {
+    slot: Slot,
+    tick: u64,
+    /// Counted once the decode finished.
+    bytes: usize,
+}
+
 #[derive(Default)]
 struct Shard {
-    map: HashMap<Key, (Arc<Chunk>, u64)>,
+    map: HashMap<Key, Entry>,
     bytes: usize,
     tick: u64,
 }
@@ -44,8 +54,8 @@ impl ChunkCache {
             .collect()
     }
 
-    /// Chunk `index` of `level` of source `source`, decoding it on a miss. Two workers
-    /// missing the same chunk at once may both decode it; the result is the same.
+    /// Chunk `index` of `level` of source `source`, decoding it on a miss. Workers asking
+    /// for a chunk another worker is decoding wait for that decode.
     pub fn get(
         &self,
         source: u32,
@@ -55,42 +65,59 @@ impl ChunkCache {
     ) -> Result<Arc<Chunk>, RasterError> {
         let key = (source, level as u8, index);
         let shard = &self.shards[(index as usize ^ (source as usize * 31) ^ (level * 7)) % SHARDS];
-        {
+        let slot = {
             let mut g = shard.lock().unwrap_or_else(|p| p.into_inner());
             g.tick += 1;
             let tick = g.tick;
-            if let Some(e) = g.map.get_mut(&key) {
-                e.1 = tick;
-                return Ok(e.0.clone());
+            let e = g.map.entry(key).or_insert_with(|| Entry {
+                slot: Arc::new(OnceLock::new()),
+                tick,
+                bytes: 0,
+            });
+            e.tick = tick;
+            e.slot.clone()
+        };
+        let mut decoded_here = false;
+        let result = slot
+            .get_or_init(|| {
+                decoded_here = true;
+                decode(tiff, level, index).map(Arc::new).map_err(Arc::new)
+            })
+            .clone();
+        if decoded_here {
+            *self
+                .decoded
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .entry((source, level as u8))
+                .or_default() += 1;
+            if let Ok(chunk) = &result {
+                self.account(shard, key, chunk.bytes());
             }
         }
-        let chunk = Arc::new(decode(tiff, level, index)?);
-        *self
-            .decoded
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry((source, level as u8))
-            .or_default() += 1;
+        result.map_err(RasterError::Shared)
+    }
+
+    /// Count a finished chunk's bytes and evict least recently used chunks over budget.
+    fn account(&self, shard: &Mutex<Shard>, key: Key, bytes: usize) {
         let mut g = shard.lock().unwrap_or_else(|p| p.into_inner());
-        g.tick += 1;
-        let tick = g.tick;
-        g.bytes += chunk.bytes();
-        if let Some(old) = g.map.insert(key, (chunk.clone(), tick)) {
-            g.bytes -= old.0.bytes();
-        }
+        let Some(e) = g.map.get_mut(&key) else {
+            return;
+        };
+        e.bytes = bytes;
+        g.bytes += bytes;
         while g.bytes > self.budget_per_shard && g.map.len() > 1 {
             let oldest = g
                 .map
                 .iter()
-                .filter(|(k, _)| **k != key)
-                .min_by_key(|(_, v)| v.1)
+                .filter(|(k, e)| **k != key && e.bytes > 0)
+                .min_by_key(|(_, e)| e.tick)
                 .map(|(k, _)| *k);
             match oldest.and_then(|k| g.map.remove(&k)) {
-                Some((c, _)) => g.bytes -= c.bytes(),
+                Some(e) => g.bytes -= e.bytes,
                 None => break,
             }
         }
-        Ok(chunk)
     }
 }
 
@@ -156,8 +183,10 @@ pub fn read_window(
                     for y in ya..yb {
                         let wrow = (y - req.y0) as usize * w + (xa - req.x0) as usize;
                         let crow = ((y - oy) * i64::from(chunk.width) + (xa - ox)) as usize;
-                        sum[wrow * bands..(wrow + n) * bands]
-                            .copy_from_slice(&chunk.values[crow * bands..(crow + n) * bands]);
+                        chunk.values.copy_to(
+                            crow * bands..(crow + n) * bands,
+                            &mut sum[wrow * bands..(wrow + n) * bands],
+                        );
                         for (a, c) in asum[wrow..wrow + n]
                             .iter_mut()
                             .zip(&chunk.alpha[crow..crow + n])
@@ -179,10 +208,9 @@ pub fn read_window(
                         }
                         let wi = wy * w + wx;
                         asum[wi] += a;
-                        let src = &chunk.values[ci * bands..(ci + 1) * bands];
                         let dst = &mut sum[wi * bands..(wi + 1) * bands];
-                        for (d, s) in dst.iter_mut().zip(src) {
-                            *d += a * s;
+                        for (b, d) in dst.iter_mut().enumerate() {
+                            *d += a * chunk.values.get(ci * bands + b);
                         }
                     }
                 }
