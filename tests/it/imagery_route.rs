@@ -482,3 +482,98 @@ fn nodata_pixels_become_transparent() {
         "{opaque} opaque, {clear} clear"
     );
 }
+
+/// An 8-bit RGB raster in EPSG:4326 with its north-west corner at (lon, lat) and 0.1°
+/// pixels, every pixel `rgb`.
+fn solid_rgb_tiff(w: u32, h: u32, lon: f64, lat: f64, rgb: [u8; 3]) -> Vec<u8> {
+    let data: Vec<u8> = (0..w * h).flat_map(|_| rgb).collect();
+    let mut b = TiffBuilder::new(w, h)
+        .tag(258, Val::Short(vec![8, 8, 8]))
+        .tag(259, Val::Short(vec![1]))
+        .tag(262, Val::Short(vec![2]))
+        .tag(277, Val::Short(vec![3]))
+        .tag(278, Val::Long(vec![h]))
+        .georef(4326, true, lon, lat, 0.1);
+    b.strips.push(data);
+    b.build()
+}
+
+#[test]
+fn several_rasters_mosaic_without_seams() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Two 4° x 4° rasters side by side, and a third overlapping both that is painted last.
+    let dir = tmp.path().join("in");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(
+        dir.join("a.tif"),
+        solid_rgb_tiff(40, 40, 0.0, 4.0, [200, 0, 0]),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("b.tif"),
+        solid_rgb_tiff(40, 40, 4.0, 4.0, [0, 200, 0]),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("c.tif"),
+        solid_rgb_tiff(10, 10, 3.5, 2.5, [0, 0, 200]),
+    )
+    .unwrap();
+    let out = tmp.path().join("out");
+    let mut spec = imagery_spec(
+        &dir,
+        &out,
+        ImageryOptions {
+            profile: TilingScheme::GeographicQuad,
+            min_zoom: Some(5),
+            max_zoom: Some(7),
+            ..ImageryOptions::default()
+        },
+    );
+    spec.inputs = vec![dir.clone()];
+    let r = run_with_threads(&spec, 2).unwrap();
+    assert_eq!(r.inputs.len(), 3);
+    assert!((r.extent_deg[0] - 0.0).abs() < 1e-9 && (r.extent_deg[2] - 8.0).abs() < 1e-9);
+    let tiles = read_tiles(&out);
+    let scheme = TilingScheme::GeographicQuad;
+    // Sample the deepest level on a 0.05° lattice inside the union: every point opaque, and
+    // the colour is the topmost raster's.
+    let z = 7u8;
+    let span = scheme.tile_span(z);
+    for iy in 1..80 {
+        for ix in 1..160 {
+            let (lon, lat) = (ix as f64 * 0.05 + 0.0125, iy as f64 * 0.05 + 0.0125);
+            let fx = (lon + 180.0) / span;
+            let fy = (90.0 - lat) / span;
+            let id = QuadTileId::new(z, fx as u32, fy as u32);
+            let img = &tiles[&(z, id.x, scheme.tms_y(id))];
+            let p = img
+                .get_pixel(((fx.fract()) * 256.0) as u32, ((fy.fract()) * 256.0) as u32)
+                .0;
+            let in_c = (3.5..4.5).contains(&lon) && (1.5..2.5).contains(&lat);
+            let near_edge = ((lon - 3.5).abs() < 0.06 || (lon - 4.5).abs() < 0.06)
+                && (1.45..2.55).contains(&lat)
+                || ((lat - 1.5).abs() < 0.06 || (lat - 2.5).abs() < 0.06)
+                    && (3.45..4.55).contains(&lon);
+            if near_edge {
+                continue;
+            }
+            let want = if in_c {
+                [0, 0, 200]
+            } else if lon < 4.0 {
+                [200, 0, 0]
+            } else {
+                [0, 200, 0]
+            };
+            assert_eq!(p[3], 255, "hole at {lon},{lat}");
+            let close = p[..3]
+                .iter()
+                .zip(want)
+                .all(|(a, b)| (i32::from(*a) - b).abs() <= 2);
+            // At the a/b seam bilinear blends the two rasters; anything else must match.
+            if (lon - 4.0).abs() > 0.06 {
+                assert!(close, "{p:?} at {lon},{lat}, want {want:?}");
+            }
+        }
+    }
+}

@@ -307,19 +307,24 @@ fn sample_bilinear(win: &Window, u: f64, v: f64) -> Option<[f32; 5]> {
     );
     let (ax, ay) = ((tx - fx0) as f32, (ty - fy0) as f32);
     let (ix, iy) = (fx0 as i64, fy0 as i64);
-    let (w, h) = (win.width as i64, win.height as i64);
+    // Covered only where the pixel under (u, v) is on the raster: adjacent rasters then
+    // meet edge to edge, without a blended seam.
+    if !win.is_inside(floor_i(u), floor_i(v)) {
+        return None;
+    }
+    let w = win.width as i64;
     let bands = win.bands.min(4);
     let mut acc = [0f32; 4];
     let mut asum = 0f32;
     let mut wsum = 0f32;
     for (dy, wy) in [(0, 1.0 - ay), (1, ay)] {
         let y = iy + dy;
-        if y < 0 || y >= h || wy == 0.0 {
+        if wy == 0.0 {
             continue;
         }
         for (dx, wx) in [(0, 1.0 - ax), (1, ax)] {
             let x = ix + dx;
-            if x < 0 || x >= w || wx == 0.0 {
+            if wx == 0.0 || !win.is_inside(x, y) {
                 continue;
             }
             let wgt = wx * wy;
@@ -434,8 +439,13 @@ fn sample(
     wx: &mut Vec<(usize, f32)>,
     wy: &mut Vec<(usize, f32)>,
 ) -> Option<[f32; 5]> {
+    if !win.is_inside(floor_i(u), floor_i(v)) {
+        return None;
+    }
     weights(u, resampling, scale.0, win.width, wx);
     weights(v, resampling, scale.1, win.height, wy);
+    wx.retain(|(i, _)| (win.inside.0..win.inside.2).contains(&(*i as i64)));
+    wy.retain(|(j, _)| (win.inside.1..win.inside.3).contains(&(*j as i64)));
     if wx.is_empty() || wy.is_empty() {
         return None;
     }

@@ -135,6 +135,15 @@ pub struct Window {
     pub values: Vec<f32>,
     /// 0–1 per pixel.
     pub alpha: Vec<f32>,
+    /// Window pixels that lie (at least partly) on the raster: columns `inside.0..inside.2`,
+    /// rows `inside.1..inside.3`. Pixels beyond are off the raster, not transparent data.
+    pub inside: (i64, i64, i64, i64),
+}
+
+impl Window {
+    pub fn is_inside(&self, x: i64, y: i64) -> bool {
+        x >= self.inside.0 && x < self.inside.2 && y >= self.inside.1 && y < self.inside.3
+    }
 }
 
 /// What to read: a reduced-pixel rectangle of one level.
@@ -159,6 +168,13 @@ pub fn read_window(
     let bands = tiff.value_bands();
     let k = i64::from(req.factor.max(1));
     let (w, h) = (req.width, req.height);
+    let (lw, lh) = (i64::from(l.width), i64::from(l.height));
+    let inside = (
+        (-req.x0).clamp(0, w as i64),
+        (-req.y0).clamp(0, h as i64),
+        ((lw + k - 1) / k - req.x0).clamp(0, w as i64),
+        ((lh + k - 1) / k - req.y0).clamp(0, h as i64),
+    );
     let mut sum = vec![0f32; w * h * bands];
     let mut asum = vec![0f32; w * h];
     // Level-pixel rectangle covered, clipped to the raster.
@@ -227,9 +243,14 @@ pub fn read_window(
             bands,
             values: sum,
             alpha: asum,
+            inside,
         });
     }
-    let per_pixel = (k * k) as f32;
+    // Level pixels of window pixel `i` that lie on the raster, along one axis.
+    let overlap = |i: usize, origin: i64, len: i64| -> f32 {
+        let a = (origin + i as i64) * k;
+        ((a + k).min(len) - a.max(0)).max(0) as f32
+    };
     let mut alpha = vec![0f32; w * h];
     for i in 0..w * h {
         if asum[i] > 0.0 {
@@ -237,7 +258,8 @@ pub fn read_window(
             for v in &mut sum[i * bands..(i + 1) * bands] {
                 *v *= inv;
             }
-            alpha[i] = (asum[i] / per_pixel).min(1.0);
+            let on_raster = overlap(i % w, req.x0, lw) * overlap(i / w, req.y0, lh);
+            alpha[i] = (asum[i] / on_raster.max(1.0)).min(1.0);
         }
     }
     Ok(Window {
@@ -249,5 +271,6 @@ pub fn read_window(
         bands,
         values: sum,
         alpha,
+        inside,
     })
 }
