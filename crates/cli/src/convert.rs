@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use tessera_model::{CrsSpec, TilingScheme};
 use tessera_pipeline::imagery::{ImageFormat, ImageryOptions, Resampling};
+use tessera_pipeline::terrain::TerrainOptions;
 use tessera_pipeline::{
     ErrorKind, JobReport, JobSpec, Progress, Target, TilesFormat, TilingOptions,
 };
@@ -18,6 +19,8 @@ enum TargetArg {
     Tiles3d,
     /// TMS imagery pyramid from GeoTIFFs
     Imagery,
+    /// quantized-mesh terrain from GeoTIFF DEMs
+    Terrain,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -107,6 +110,17 @@ pub struct ConvertArgs {
     /// Imagery: also write WMTSCapabilities.xml (needs --xyz)
     #[arg(long)]
     wmts: bool,
+    /// Terrain: largest height error at the finest zoom in metres, doubling per coarser zoom
+    /// (default: half a DEM pixel)
+    #[arg(long, value_name = "METRES")]
+    max_error: Option<f64>,
+    /// Terrain: quantized-mesh extensions to write: octvertexnormals, watermask, metadata
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "octvertexnormals,metadata"
+    )]
+    extensions: Vec<String>,
     /// Write one .3tz archive instead of a directory
     #[arg(long)]
     archive: bool,
@@ -179,12 +193,58 @@ fn spec_from(args: &ConvertArgs) -> Result<JobSpec, ExitCode> {
             spec.target = Target::Imagery;
             spec.imagery = imagery_options(args)?;
         }
+        TargetArg::Terrain => {
+            spec.target = Target::Terrain;
+            spec.terrain = terrain_options(args)?;
+        }
     }
     spec.archive = args.archive;
     spec.tiling.max_points_per_tile = args.max_points_per_tile;
     spec.tiling.sample_spacing_m = args.sample_spacing;
     spec.temp_dir = args.temp_dir.clone();
     Ok(spec)
+}
+
+fn terrain_options(args: &ConvertArgs) -> Result<TerrainOptions, ExitCode> {
+    if args.archive || args.format.is_some() {
+        return Err(usage(
+            "terrain is written as a directory of .terrain tiles; drop --archive / --format",
+        ));
+    }
+    if args.min_zoom.is_some_and(|z| z > 0) {
+        return Err(usage(
+            "terrain always starts at zoom 0: CesiumTerrainProvider needs every parent tile",
+        ));
+    }
+    if let Some(e) = args.max_error {
+        if !(e.is_finite() && e > 0.0) {
+            return Err(usage("--max-error must be a positive number of metres"));
+        }
+    }
+    if args.max_zoom.is_some_and(|z| z > 22) {
+        return Err(usage("terrain zooms go from 0 to 22"));
+    }
+    let mut opts = TerrainOptions {
+        max_zoom: args.max_zoom,
+        max_error_m: args.max_error,
+        normals: false,
+        watermask: false,
+        metadata: false,
+    };
+    for e in &args.extensions {
+        match e.trim() {
+            "octvertexnormals" | "normals" => opts.normals = true,
+            "watermask" => opts.watermask = true,
+            "metadata" => opts.metadata = true,
+            "" | "none" => {}
+            other => {
+                return Err(usage(format!(
+                    "unknown terrain extension `{other}` (octvertexnormals, watermask, metadata)"
+                )))
+            }
+        }
+    }
+    Ok(opts)
 }
 
 fn imagery_options(args: &ConvertArgs) -> Result<ImageryOptions, ExitCode> {

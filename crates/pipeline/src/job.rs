@@ -1,6 +1,7 @@
 //! What to convert and how: the plain data both front ends build.
 
 use crate::imagery::ImageryOptions;
+use crate::terrain::TerrainOptions;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use tessera_model::CrsSpec;
@@ -24,6 +25,8 @@ pub enum Target {
     Tiles3d,
     /// A TMS imagery pyramid from GeoTIFFs.
     Imagery,
+    /// quantized-mesh terrain from GeoTIFF DEMs.
+    Terrain,
 }
 
 /// A conversion job. Inputs are files or directories (searched recursively).
@@ -44,6 +47,8 @@ pub struct JobSpec {
     pub temp_dir: Option<PathBuf>,
     #[serde(default)]
     pub imagery: ImageryOptions,
+    #[serde(default)]
+    pub terrain: TerrainOptions,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -79,6 +84,7 @@ impl JobSpec {
             tiling: TilingOptions::default(),
             temp_dir: None,
             imagery: ImageryOptions::default(),
+            terrain: TerrainOptions::default(),
         }
     }
 }

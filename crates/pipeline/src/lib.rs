@@ -19,6 +19,7 @@ mod report;
 pub mod reproject;
 mod run;
 pub mod sink;
+pub mod terrain;
 
 pub use detect::{discover, InputFormat};
 pub use error::{ErrorKind, PipelineError};

@@ -26,6 +26,7 @@ pub fn run(spec: &JobSpec, progress: &Progress) -> Result<JobReport, PipelineErr
     match spec.target {
         Target::Tiles3d => run_points(spec, progress),
         Target::Imagery => crate::imagery::run_imagery(spec, progress),
+        Target::Terrain => crate::terrain::run_terrain(spec, progress),
     }
 }
 

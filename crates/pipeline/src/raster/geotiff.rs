@@ -306,6 +306,27 @@ impl GeoTiff {
                 chunk_bytes >> 20
             )));
         }
+        let compression_name = match first.compression {
+            1 => None,
+            5 | 7 | 8 | 32773 | 32946 => None,
+            6 => Some("old-style JPEG (6)"),
+            34712 => Some("JPEG 2000 (34712)"),
+            34887 => Some("LERC (34887)"),
+            50000 => Some("ZSTD (50000)"),
+            50001 => Some("WebP (50001)"),
+            34925 => Some("LZMA (34925)"),
+            _ => Some("this compression"),
+        };
+        if let Some(name) = compression_name {
+            return Err(RasterError::Unsupported {
+                path: path.into(),
+                what: format!("{name} (TIFF compression code {})", first.compression),
+                hint:
+                    "Tessera reads uncompressed, DEFLATE, LZW, PackBits and JPEG TIFFs; re-save it \
+                       with `gdal_translate -co COMPRESS=DEFLATE in.tif out.tif`"
+                        .into(),
+            });
+        }
         let sample = sample_type(&first, path)?;
         let photometric = match (first.photometric, first.compression) {
             (0 | 1, _) => Photometric::Gray,
