@@ -47,5 +47,10 @@ pub fn layer_json(
         "extensions": extensions,
         "valid_bounds": [footprint.min_x, footprint.min_y, footprint.max_x, footprint.max_y],
     });
+    let mut doc = doc;
+    if opts.metadata {
+        // Every tile carries its children's availability in the metadata extension.
+        doc["metadataAvailability"] = json!(1);
+    }
     serde_json::to_string_pretty(&doc).unwrap_or_default()
 }

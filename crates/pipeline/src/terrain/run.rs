@@ -247,7 +247,7 @@ fn build_tile(
         .collect();
     let tris = rtin(&heights, GRID, max_error_m);
     let normals = opts.normals.then(|| grid_normals(&full, &rect, GRID));
-    let metadata = (opts.metadata && id.level < max_zoom).then(|| child_metadata(id, ranges));
+    let metadata = opts.metadata.then(|| child_metadata(id, ranges, max_zoom));
     let watermask = opts.watermask.then_some(&[0u8][..]);
     let raw = encode(
         &GridMesh {
@@ -311,8 +311,12 @@ fn grid_normals(full: &[f64], rect: &Rect, size: usize) -> Vec<[f64; 3]> {
     out
 }
 
-/// The metadata extension's JSON: which children (next zoom) exist, TMS rows.
-fn child_metadata(id: QuadTileId, ranges: &[(u32, u32, u32, u32)]) -> String {
+/// The metadata extension's JSON: which children (next zoom) exist, TMS rows (layer.json
+/// says `metadataAvailability: 1`, so CesiumJS reads it from every tile).
+fn child_metadata(id: QuadTileId, ranges: &[(u32, u32, u32, u32)], max_zoom: u8) -> String {
+    if id.level >= max_zoom {
+        return r#"{"available":[[]]}"#.to_string();
+    }
     let z = usize::from(id.level) + 1;
     let (x0, y0, x1, y1) = ranges[z];
     let cx0 = (id.x * 2).max(x0);
