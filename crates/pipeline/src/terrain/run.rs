@@ -265,7 +265,7 @@ fn build_tile(
     );
     let mut gz = GzEncoder::new(
         Vec::with_capacity(raw.len() / 2),
-        flate2::Compression::new(6),
+        flate2::Compression::new(3),
     );
     gz.write_all(&raw)
         .and_then(|_| gz.finish())
@@ -284,6 +284,13 @@ fn grid_normals(full: &[f64], rect: &Rect, size: usize) -> Vec<[f64; 3]> {
     let n = size + 2;
     let step_lon = (rect.width() / (size - 1) as f64).to_radians();
     let step_lat = (rect.height() / (size - 1) as f64).to_radians();
+    let lon_sc: Vec<(f64, f64)> = (0..size)
+        .map(|i| {
+            (rect.min_x + i as f64 * rect.width() / (size - 1) as f64)
+                .to_radians()
+                .sin_cos()
+        })
+        .collect();
     let mut out = Vec::with_capacity(size * size);
     for j in 1..=size {
         let lat = (rect.max_y - (j - 1) as f64 * rect.height() / (size - 1) as f64).to_radians();
@@ -294,13 +301,12 @@ fn grid_normals(full: &[f64], rect: &Rect, size: usize) -> Vec<[f64; 3]> {
         let dx = (2.0 * step_lon * prime * cl).max(1e-6);
         let dy = 2.0 * step_lat * meridian;
         for i in 1..=size {
-            let lon = (rect.min_x + (i - 1) as f64 * rect.width() / (size - 1) as f64).to_radians();
             let dh_de = (full[j * n + i + 1] - full[j * n + i - 1]) / dx;
             let dh_dn = (full[(j - 1) * n + i] - full[(j + 1) * n + i]) / dy;
             let (e, nn, u) = (-dh_de, -dh_dn, 1.0);
             let len = (e * e + nn * nn + u * u).sqrt();
             let (e, nn, u) = (e / len, nn / len, u / len);
-            let (so, co) = lon.sin_cos();
+            let (so, co) = lon_sc[i - 1];
             out.push([
                 -so * e - sl * co * nn + cl * co * u,
                 co * e - sl * so * nn + cl * so * u,

@@ -67,15 +67,7 @@ pub fn sample_grid(
     let step_y = rect.height() / (size - 1) as f64;
     let mut out: Vec<Option<f64>> = vec![None; n * n];
     for (dem, plan) in dems {
-        let mut pts: Vec<[f64; 3]> = Vec::with_capacity(n * n);
-        for j in 0..n {
-            let lat = (rect.max_y - (j as f64 - 1.0) * step_y).clamp(-90.0, 90.0);
-            for i in 0..n {
-                let lon = rect.min_x + (i as f64 - 1.0) * step_x;
-                pts.push([lon, lat, 0.0]);
-            }
-        }
-        dem.raster.to_source(&mut pts)?;
+        let pts = source_coords(&dem.raster, rect, n, step_x, step_y)?;
         let t = &dem.raster.tiff;
         let l = &t.levels[plan.level];
         let sx = f64::from(t.width) / f64::from(l.width) * f64::from(plan.factor);
@@ -130,6 +122,103 @@ pub fn sample_grid(
                 }
             }
         }
+    }
+    Ok(out)
+}
+
+/// Largest interpolation error accepted for interior grid points, in source pixels.
+const MAX_APPROX_ERROR_PX: f64 = 0.05;
+
+/// Source CRS coordinates of the `n` × `n` grid (index 0 = one step west/north of the tile).
+/// The three outermost rows and columns on each side, which neighbouring tiles share for
+/// heights and normals, go through PROJ exactly; the interior is interpolated from exact
+/// nodes every few points, refined until the error is below `MAX_APPROX_ERROR_PX`.
+fn source_coords(
+    dem: &PlacedRaster,
+    rect: &Rect,
+    n: usize,
+    step_x: f64,
+    step_y: f64,
+) -> Result<Vec<[f64; 3]>, PipelineError> {
+    let at = |i: usize, j: usize| {
+        let lat = (rect.max_y - (j as f64 - 1.0) * step_y).clamp(-90.0, 90.0);
+        [rect.min_x + (i as f64 - 1.0) * step_x, lat, 0.0]
+    };
+    let exact = |idx: &[(usize, usize)]| -> Result<Vec<[f64; 3]>, PipelineError> {
+        let mut p: Vec<[f64; 3]> = idx.iter().map(|(i, j)| at(*i, *j)).collect();
+        dem.to_source(&mut p)?;
+        Ok(p)
+    };
+    let pixel_size = {
+        let (sx, sy) = dem.tiff.geo.pixel_size();
+        sx.min(sy)
+    };
+    let mut out = vec![[f64::NAN; 3]; n * n];
+    let mut step = 16usize;
+    let interior_done = loop {
+        if step < 2 {
+            break false;
+        }
+        // Nodes every `step` points, plus the last index.
+        let mut nodes: Vec<usize> = (0..n).step_by(step).collect();
+        if *nodes.last().unwrap_or(&0) != n - 1 {
+            nodes.push(n - 1);
+        }
+        let m = nodes.len();
+        let idx: Vec<(usize, usize)> = nodes
+            .iter()
+            .flat_map(|j| nodes.iter().map(move |i| (*i, *j)))
+            .collect();
+        let grid = exact(&idx)?;
+        if grid.iter().any(|p| p[0].is_nan()) {
+            break false;
+        }
+        let interp = |i: usize, j: usize| -> [f64; 3] {
+            let ki = nodes.partition_point(|v| *v <= i).clamp(1, m - 1) - 1;
+            let kj = nodes.partition_point(|v| *v <= j).clamp(1, m - 1) - 1;
+            let fx = (i - nodes[ki]) as f64 / (nodes[ki + 1] - nodes[ki]) as f64;
+            let fy = (j - nodes[kj]) as f64 / (nodes[kj + 1] - nodes[kj]) as f64;
+            let g = |a: usize, b: usize| grid[b * m + a];
+            let mut r = [0.0; 3];
+            for c in 0..2 {
+                let top = g(ki, kj)[c] + (g(ki + 1, kj)[c] - g(ki, kj)[c]) * fx;
+                let bot = g(ki, kj + 1)[c] + (g(ki + 1, kj + 1)[c] - g(ki, kj + 1)[c]) * fx;
+                r[c] = top + (bot - top) * fy;
+            }
+            r
+        };
+        // Check the middle of every cell.
+        let mids: Vec<(usize, usize)> = nodes
+            .windows(2)
+            .flat_map(|wj| {
+                nodes
+                    .windows(2)
+                    .map(move |wi| ((wi[0] + wi[1]) / 2, (wj[0] + wj[1]) / 2))
+            })
+            .collect();
+        let mid_exact = exact(&mids)?;
+        let ok = mids.iter().zip(&mid_exact).all(|((i, j), e)| {
+            let a = interp(*i, *j);
+            !e[0].is_nan() && (a[0] - e[0]).hypot(a[1] - e[1]) <= MAX_APPROX_ERROR_PX * pixel_size
+        });
+        if ok {
+            for j in 0..n {
+                for i in 0..n {
+                    out[j * n + i] = interp(i, j);
+                }
+            }
+            break true;
+        }
+        step /= 2;
+    };
+    let shared = |k: usize| k < 3 || k + 3 >= n;
+    let idx: Vec<(usize, usize)> = (0..n)
+        .flat_map(|j| (0..n).map(move |i| (i, j)))
+        .filter(|(i, j)| !interior_done || shared(*i) || shared(*j))
+        .collect();
+    let exact_pts = exact(&idx)?;
+    for ((i, j), p) in idx.iter().zip(exact_pts) {
+        out[j * n + i] = p;
     }
     Ok(out)
 }
