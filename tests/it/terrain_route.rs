@@ -25,6 +25,8 @@ struct Qm {
     v: Vec<f64>,
     h: Vec<f64>,
     tris: Vec<[usize; 3]>,
+    /// (extension id, payload).
+    extensions: Vec<(u8, Vec<u8>)>,
 }
 
 fn decode(path: &Path) -> Qm {
@@ -64,6 +66,18 @@ fn decode(path: &Path) -> Qm {
         }
     }
     let tris = idx.chunks_exact(3).map(|t| [t[0], t[1], t[2]]).collect();
+    pos += tri_count * 6;
+    for _ in 0..4 {
+        let k = u32_at(pos);
+        pos += 4 + 2 * k;
+    }
+    let mut extensions = Vec::new();
+    while pos < b.len() {
+        let id = b[pos];
+        let len = u32_at(pos + 1);
+        extensions.push((id, b[pos + 5..pos + 5 + len].to_vec()));
+        pos += 5 + len;
+    }
     let h = arrays.pop().unwrap();
     let v = arrays.pop().unwrap();
     let u = arrays.pop().unwrap();
@@ -74,6 +88,7 @@ fn decode(path: &Path) -> Qm {
         v,
         h,
         tris,
+        extensions,
     }
 }
 
@@ -316,4 +331,84 @@ fn bad_dems_are_refused_cleanly() {
         let rgb = s.join("geotiff/imagery/RGB.byte.tif");
         call(&rgb, "o4", "single-band elevation model");
     }
+}
+
+#[test]
+fn water_mask_raster_becomes_the_watermask_extension() {
+    let Some(s) = samples() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    // West of -97.33 water, east land: one 8-bit row of two pixels over the DEM's area.
+    let mut b = TiffBuilder::new(2, 1)
+        .tag(258, Val::Short(vec![8]))
+        .tag(259, Val::Short(vec![1]))
+        .tag(262, Val::Short(vec![1]))
+        .tag(277, Val::Short(vec![1]))
+        .tag(278, Val::Long(vec![1]))
+        .georef(4326, true, -97.49, 32.83, 0.16);
+    b.strips.push(vec![1, 0]);
+    let mask = tmp.path().join("water.tif");
+    std::fs::write(&mask, b.build()).unwrap();
+    let out = tmp.path().join("out");
+    let opts = TerrainOptions {
+        watermask: true,
+        water_mask: Some(mask),
+        ..TerrainOptions::default()
+    };
+    run_with_threads(
+        &terrain_spec(&s.join("geotiff/dem/pysheds_dem.tif"), &out, opts),
+        2,
+    )
+    .unwrap();
+    let (mut full, mut water_px, mut land_px) = (0, 0, 0);
+    for (rel, _) in tree(&out)
+        .into_iter()
+        .filter(|(p, _)| p.ends_with(".terrain"))
+    {
+        let qm = decode(&out.join(&rel));
+        let (_, m) = qm
+            .extensions
+            .iter()
+            .find(|(id, _)| *id == 2)
+            .expect("watermask extension");
+        assert!(
+            m.len() == 1 || m.len() == 65_536,
+            "{rel}: {} bytes",
+            m.len()
+        );
+        if m.len() == 65_536 {
+            full += 1;
+            water_px += m.iter().filter(|v| **v == 255).count();
+            land_px += m.iter().filter(|v| **v == 0).count();
+            // Columns run west to east: water exactly over the mask's western pixel.
+            let parts: Vec<u32> = rel
+                .trim_end_matches(".terrain")
+                .split('/')
+                .map(|p| p.parse().unwrap())
+                .collect();
+            let span = 180.0 / f64::from(1u32 << parts[0]);
+            if parts[0] < 6 {
+                continue; // mask pixels smaller than a tile pixel
+            }
+            let west = -180.0 + f64::from(parts[1]) * span;
+            let north = -90.0 + f64::from(parts[2] + 1) * span;
+            let r = ((north - 32.75) / span * 256.0).floor();
+            if !(0.0..256.0).contains(&r) {
+                continue;
+            }
+            let r = r as usize;
+            let row = &m[r * 256..(r + 1) * 256];
+            for (c, v) in row.iter().enumerate() {
+                let lon = west + (c as f64 + 0.5) / 256.0 * span;
+                if (-97.485..-97.335).contains(&lon) {
+                    assert_eq!(*v, 255, "{rel} column {c} (lon {lon:.4}) should be water");
+                } else if !(-97.495..-97.325).contains(&lon) {
+                    assert_eq!(*v, 0, "{rel} column {c} (lon {lon:.4}) should be land");
+                }
+            }
+        }
+    }
+    assert!(
+        full > 0 && water_px > 0 && land_px > 0,
+        "{full} full masks, {water_px} water, {land_px} land"
+    );
 }

@@ -121,6 +121,9 @@ pub struct ConvertArgs {
         default_value = "octvertexnormals,metadata"
     )]
     extensions: Vec<String>,
+    /// Terrain: 8-bit raster whose non-zero pixels are water, for the watermask extension
+    #[arg(long, value_name = "FILE")]
+    water_mask: Option<PathBuf>,
     /// Write one .3tz archive instead of a directory
     #[arg(long)]
     archive: bool,
@@ -228,7 +231,8 @@ fn terrain_options(args: &ConvertArgs) -> Result<TerrainOptions, ExitCode> {
         max_zoom: args.max_zoom,
         max_error_m: args.max_error,
         normals: false,
-        watermask: false,
+        watermask: args.water_mask.is_some(),
+        water_mask: args.water_mask.clone(),
         metadata: false,
     };
     for e in &args.extensions {

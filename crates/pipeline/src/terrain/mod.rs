@@ -22,8 +22,11 @@ pub struct TerrainOptions {
     pub max_error_m: Option<f64>,
     /// octvertexnormals extension.
     pub normals: bool,
-    /// watermask extension (the one-byte all-land form).
+    /// watermask extension: from `water_mask` when given, else the one-byte all-land form.
     pub watermask: bool,
+    /// An 8-bit raster whose non-zero pixels are water (any CRS), sampled at 256 × 256 per tile.
+    #[serde(default)]
+    pub water_mask: Option<std::path::PathBuf>,
     /// metadata extension (child availability per tile).
     pub metadata: bool,
 }
@@ -35,6 +38,7 @@ impl Default for TerrainOptions {
             max_error_m: None,
             normals: true,
             watermask: false,
+            water_mask: None,
             metadata: true,
         }
     }

@@ -7,6 +7,7 @@ use super::sample::{pixels_per_step, plan_level, sample_grid, Dem, LevelPlan};
 use super::TerrainOptions;
 use crate::detect::{discover, InputFormat};
 use crate::error::{OutputError, PipelineError, RasterError};
+use crate::imagery::{render, ImagerySource, Resampling};
 use crate::job::JobSpec;
 use crate::progress::Progress;
 use crate::raster::{ChunkCache, PlacedRaster};
@@ -145,6 +146,18 @@ pub fn run_terrain(spec: &JobSpec, progress: &Progress) -> Result<JobReport, Pip
             (y0..=y1).flat_map(move |y| (x0..=x1).map(move |x| QuadTileId::new(z as u8, x, y)))
         })
         .collect();
+    let water = match &opts.water_mask {
+        Some(path) => Some(ImagerySource::open(
+            dems.len() as u32,
+            path,
+            SCHEME,
+            None,
+            None,
+            &cache,
+            &warnings,
+        )?),
+        None => None,
+    };
     let sink = DirectorySink::new(&spec.output)?;
     progress.enter(Stage::Tile);
     let done = AtomicU64::new(0);
@@ -163,8 +176,23 @@ pub fn run_terrain(spec: &JobSpec, progress: &Progress) -> Result<JobReport, Pip
                 .filter(|(d, _)| d.raster.footprint.intersects(&SCHEME.tile_rect(*id)))
                 .map(|(d, p)| (d, *p))
                 .collect();
-            let (bytes, tris, holes) =
-                build_tile(*id, &with_plans, &cache, err, opts, &ranges, max_zoom)?;
+            let mask = match (&water, opts.watermask) {
+                (_, false) => None,
+                (None, true) => Some(vec![0u8]),
+                (Some(w), true) => Some(water_mask(w, &cache, &SCHEME.tile_rect(*id))?),
+            };
+            let (bytes, tris, holes) = build_tile(
+                TileInputs {
+                    id: *id,
+                    dems: &with_plans,
+                    cache: &cache,
+                    max_error_m: err,
+                    watermask: mask.as_deref(),
+                },
+                opts,
+                &ranges,
+                max_zoom,
+            )?;
             let path = format!("{}/{}/{}.terrain", id.level, id.x, SCHEME.tms_y(*id));
             sink.write(&path, &bytes)?;
             triangles.fetch_add(tris, Ordering::Relaxed);
@@ -223,16 +251,50 @@ pub fn run_terrain(spec: &JobSpec, progress: &Progress) -> Result<JobReport, Pip
     })
 }
 
+/// The water mask of a tile: 256 × 256 bytes (rows from the north, 255 = water), or one
+/// byte when the tile is all land (0) or all water (255).
+fn water_mask(
+    mask: &ImagerySource,
+    cache: &ChunkCache,
+    rect: &Rect,
+) -> Result<Vec<u8>, PipelineError> {
+    let Some(t) = render(mask, cache, rect, 256, Resampling::Nearest)? else {
+        return Ok(vec![0]);
+    };
+    let px: Vec<u8> = t
+        .data
+        .chunks_exact(4)
+        .map(|p| if p[3] > 0.5 && p[0] > 0.0 { 255 } else { 0 })
+        .collect();
+    Ok(if px.iter().all(|v| *v == px[0]) {
+        vec![px[0]]
+    } else {
+        px
+    })
+}
+
+struct TileInputs<'a> {
+    id: QuadTileId,
+    dems: &'a [(&'a Dem, LevelPlan)],
+    cache: &'a ChunkCache,
+    max_error_m: f64,
+    watermask: Option<&'a [u8]>,
+}
+
 /// Mesh and encode one tile: (gzipped bytes, triangles, grid points without data).
 fn build_tile(
-    id: QuadTileId,
-    dems: &[(&Dem, LevelPlan)],
-    cache: &ChunkCache,
-    max_error_m: f64,
+    input: TileInputs,
     opts: &TerrainOptions,
     ranges: &[(u32, u32, u32, u32)],
     max_zoom: u8,
 ) -> Result<(Vec<u8>, u64, u64), PipelineError> {
+    let TileInputs {
+        id,
+        dems,
+        cache,
+        max_error_m,
+        watermask,
+    } = input;
     let rect = SCHEME.tile_rect(id);
     let n = GRID + 2;
     let border = sample_grid(dems, cache, &rect, GRID)?;
@@ -248,7 +310,6 @@ fn build_tile(
     let tris = rtin(&heights, GRID, max_error_m);
     let normals = opts.normals.then(|| grid_normals(&full, &rect, GRID));
     let metadata = opts.metadata.then(|| child_metadata(id, ranges, max_zoom));
-    let watermask = opts.watermask.then_some(&[0u8][..]);
     let raw = encode(
         &GridMesh {
             rect_deg: rect,
