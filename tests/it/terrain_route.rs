@@ -412,3 +412,62 @@ fn water_mask_raster_becomes_the_watermask_extension() {
         "{full} full masks, {water_px} water, {land_px} land"
     );
 }
+
+/// A Float32 DEM in EPSG:4326, north-west corner (lon, lat), 0.01° pixels, every pixel `h`.
+fn flat_dem(w: u32, h_px: u32, lon: f64, lat: f64, h: f32) -> Vec<u8> {
+    let data: Vec<u8> = (0..w * h_px).flat_map(|_| h.to_le_bytes()).collect();
+    let mut b = TiffBuilder::new(w, h_px)
+        .tag(258, Val::Short(vec![32]))
+        .tag(259, Val::Short(vec![1]))
+        .tag(262, Val::Short(vec![1]))
+        .tag(277, Val::Short(vec![1]))
+        .tag(278, Val::Long(vec![h_px]))
+        .tag(339, Val::Short(vec![3]))
+        .georef(4326, true, lon, lat, 0.01);
+    b.strips.push(data);
+    b.build()
+}
+
+#[test]
+fn several_dems_mosaic_into_one_surface() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("dems");
+    std::fs::create_dir(&dir).unwrap();
+    // Two 1° x 1° DEMs side by side at 100 m and 300 m.
+    std::fs::write(dir.join("a.tif"), flat_dem(100, 100, 10.0, 46.0, 100.0)).unwrap();
+    std::fs::write(dir.join("b.tif"), flat_dem(100, 100, 11.0, 46.0, 300.0)).unwrap();
+    let out = tmp.path().join("out");
+    let opts = TerrainOptions {
+        max_zoom: Some(8),
+        ..TerrainOptions::default()
+    };
+    let mut spec = terrain_spec(&dir, &out, opts);
+    spec.inputs = vec![dir.clone()];
+    let r = run_with_threads(&spec, 2).unwrap();
+    assert_eq!(r.inputs.len(), 2);
+    let scheme = TilingScheme::GeographicQuad;
+    let z = 8u8;
+    let span = scheme.tile_span(z);
+    // Points well inside each DEM read that DEM's height from the mesh.
+    for (lon, lat, want) in [
+        (10.3, 45.5, 100.0),
+        (10.7, 45.3, 100.0),
+        (11.3, 45.5, 300.0),
+        (11.8, 45.2, 300.0),
+    ] {
+        let id = QuadTileId::new(
+            z,
+            ((lon + 180.0) / span) as u32,
+            ((90.0 - lat) / span) as u32,
+        );
+        let rect = scheme.tile_rect(id);
+        let qm = decode(&out.join(format!("{z}/{}/{}.terrain", id.x, scheme.tms_y(id))));
+        let u = (lon - rect.min_x) / rect.width() * 32767.0;
+        let v = (lat - rect.min_y) / rect.height() * 32767.0;
+        let got = qm.height_at(u, v).unwrap();
+        assert!(
+            (got - want).abs() < 0.5,
+            "{lon},{lat}: {got} m, want {want}"
+        );
+    }
+}

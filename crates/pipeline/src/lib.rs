@@ -1,7 +1,8 @@
 //! tessera-pipeline: turns input files into tilesets.
 //!
-//! In: a [`JobSpec`] (plain data: inputs, output, options) and a [`Progress`] to publish
-//! into. Out: the committed output (a tileset directory or a `.3tz`) and a [`JobReport`]
+//! In: a [`JobSpec`] (plain data: target, inputs, output, options) and a [`Progress`] to
+//! publish into. Out: the committed output (a 3D Tiles directory or `.3tz` from point clouds,
+//! a TMS imagery directory or a quantized-mesh terrain directory from GeoTIFFs) and a [`JobReport`]
 //! with counts and collected warnings, or a [`PipelineError`] whose `kind()` tells bad input
 //! from internal faults and cancellation.
 //! Must not know: terminals, HTTP, tokio. Runs on the caller's rayon pool; never prints.
