@@ -36,8 +36,9 @@ fn rtin_errors(heights: &[f64], size: usize) -> Vec<f64> {
     let mut errors = vec![0f64; size * size];
     let h = |x: usize, y: usize| heights[y * size + x];
     let border = |x: usize, y: usize| x == 0 || y == 0 || x == tile || y == tile;
+    let coords = coords_table(tile);
     for i in (0..num_triangles).rev() {
-        let (ax, ay, bx, by) = triangle_coords(i, tile);
+        let [ax, ay, bx, by] = coords[i].map(usize::from);
         let (mx, my) = ((ax + bx) / 2, (ay + by) / 2);
         let cx = mx + my - ay;
         let cy = my + ax - mx;
@@ -55,6 +56,28 @@ fn rtin_errors(heights: &[f64], size: usize) -> Vec<f64> {
         }
     }
     errors
+}
+
+/// Hypotenuse end points of every triangle of the hierarchy for a `tile`-wide grid; the same
+/// for every tile, so computed once per grid size.
+fn coords_table(tile: usize) -> std::sync::Arc<Vec<[u16; 4]>> {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex, OnceLock};
+    static TABLES: OnceLock<Mutex<HashMap<usize, Arc<Vec<[u16; 4]>>>>> = OnceLock::new();
+    let tables = TABLES.get_or_init(|| Mutex::new(HashMap::new()));
+    let mut g = tables.lock().unwrap_or_else(|p| p.into_inner());
+    g.entry(tile)
+        .or_insert_with(|| {
+            Arc::new(
+                (0..tile * tile * 2 - 2)
+                    .map(|i| {
+                        let (ax, ay, bx, by) = triangle_coords(i, tile);
+                        [ax as u16, ay as u16, bx as u16, by as u16]
+                    })
+                    .collect(),
+            )
+        })
+        .clone()
 }
 
 /// Hypotenuse end points of triangle `i` of the RTIN hierarchy (ids from 2, binary path).

@@ -137,12 +137,33 @@ pub fn encode(mesh: &GridMesh, ext: &Extensions) -> Vec<u8> {
         })
         .collect();
     // Positions as a decoder sees them (latitude linear in v), for the bounding volumes.
-    let positions: Vec<[f64; 3]> = (0..verts.len())
-        .map(|i| {
-            let lon = r.min_x + r.width() * f64::from(us[i]) / MAXQ;
-            let lat = r.min_y + r.height() * f64::from(vs[i]) / MAXQ;
-            let h = min_h + (max_h - min_h) * f64::from(hq[i]) / MAXQ;
-            ecef(lon, lat, h)
+    // u and v depend only on the grid column and row, so their trigonometry is tabled.
+    let lon_sc: Vec<(f64, f64)> = (0..size)
+        .map(|x| {
+            (r.min_x + r.width() * f64::from(q(x as f64)) / MAXQ)
+                .to_radians()
+                .sin_cos()
+        })
+        .collect();
+    let lat_t: Vec<(f64, f64, f64)> = (0..size)
+        .map(|y| {
+            let lat = (r.min_y + r.height() * f64::from(q(last - y as f64)) / MAXQ).to_radians();
+            let (s, c) = lat.sin_cos();
+            (s, c, WGS84_A / (1.0 - WGS84_E2 * s * s).sqrt())
+        })
+        .collect();
+    let positions: Vec<[f64; 3]> = verts
+        .iter()
+        .zip(&hq)
+        .map(|(g, hq)| {
+            let (so, co) = lon_sc[g % size];
+            let (sl, cl, n) = lat_t[g / size];
+            let h = min_h + (max_h - min_h) * f64::from(*hq) / MAXQ;
+            [
+                (n + h) * cl * co,
+                (n + h) * cl * so,
+                (n * (1.0 - WGS84_E2) + h) * sl,
+            ]
         })
         .collect();
     let mut lo = [f64::INFINITY; 3];
