@@ -58,12 +58,14 @@ fn rtin_errors(heights: &[f64], size: usize) -> Vec<f64> {
     errors
 }
 
-/// Hypotenuse end points of every triangle of the hierarchy for a `tile`-wide grid; the same
-/// for every tile, so computed once per grid size.
-fn coords_table(tile: usize) -> std::sync::Arc<Vec<[u16; 4]>> {
+/// Hypotenuse end points of every triangle of an RTIN hierarchy.
+type CoordsTable = std::sync::Arc<Vec<[u16; 4]>>;
+
+/// The table for a `tile`-wide grid; the same for every tile, so computed once per size.
+fn coords_table(tile: usize) -> CoordsTable {
     use std::collections::HashMap;
     use std::sync::{Arc, Mutex, OnceLock};
-    static TABLES: OnceLock<Mutex<HashMap<usize, Arc<Vec<[u16; 4]>>>>> = OnceLock::new();
+    static TABLES: OnceLock<Mutex<HashMap<usize, CoordsTable>>> = OnceLock::new();
     let tables = TABLES.get_or_init(|| Mutex::new(HashMap::new()));
     let mut g = tables.lock().unwrap_or_else(|p| p.into_inner());
     g.entry(tile)
