@@ -206,7 +206,7 @@ pub fn run_terrain(spec: &JobSpec, progress: &Progress) -> Result<JobReport, Pip
     if holes > 0 {
         warnings.push(
             "no-data-heights",
-            format!("{holes} grid points fell on nodata or outside every DEM and were set to 0 m"),
+            format!("{holes} grid points fell on nodata in a DEM and were set to 0 m (as is everything beyond the DEMs)"),
         );
     }
     let layer = super::layer::layer_json(&ranges, max_zoom, &footprint, opts);
@@ -297,11 +297,9 @@ fn build_tile(
     } = input;
     let rect = SCHEME.tile_rect(id);
     let n = GRID + 2;
-    let border = sample_grid(dems, cache, &rect, GRID)?;
-    let holes = (1..=GRID)
-        .flat_map(|j| (1..=GRID).map(move |i| (i, j)))
-        .filter(|(i, j)| border[j * n + i].is_none())
-        .count() as u64;
+    let sampled = sample_grid(dems, cache, &rect, GRID)?;
+    let border = sampled.heights;
+    let holes = sampled.nodata_points;
     let full: Vec<f64> = border.iter().map(|h| h.unwrap_or(0.0)).collect();
     let heights: Vec<f64> = (1..=GRID)
         .flat_map(|j| (1..=GRID).map(move |i| (i, j)))

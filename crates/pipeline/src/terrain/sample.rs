@@ -56,13 +56,20 @@ pub fn pixels_per_step(
 
 /// Heights at grid points `-1..=size` in both directions (row -1 north of the tile), in
 /// metres; `None` where no DEM has data.
+pub struct Sampled {
+    pub heights: Vec<Option<f64>>,
+    /// Points of the tile itself that lie on a DEM but found only nodata there.
+    pub nodata_points: u64,
+}
+
 pub fn sample_grid(
     dems: &[(&Dem, LevelPlan)],
     cache: &ChunkCache,
     rect: &Rect,
     size: usize,
-) -> Result<Vec<Option<f64>>, PipelineError> {
+) -> Result<Sampled, PipelineError> {
     let n = size + 2;
+    let mut on_raster = vec![false; n * n];
     let step_x = rect.width() / (size - 1) as f64;
     let step_y = rect.height() / (size - 1) as f64;
     let mut out: Vec<Option<f64>> = vec![None; n * n];
@@ -117,13 +124,22 @@ pub fn sample_grid(
         )?;
         for (k, c) in coords.iter().enumerate() {
             if let Some((u, v)) = c {
-                if let Some(h) = bilinear(&win, u - x0 as f64, v - y0 as f64) {
+                let (wu, wv) = (u - x0 as f64, v - y0 as f64);
+                on_raster[k] |= win.is_inside(wu.floor() as i64, wv.floor() as i64);
+                if let Some(h) = bilinear(&win, wu, wv) {
                     out[k] = Some(h * dem.height_factor);
                 }
             }
         }
     }
-    Ok(out)
+    let nodata_points = (1..=size)
+        .flat_map(|j| (1..=size).map(move |i| j * n + i))
+        .filter(|k| out[*k].is_none() && on_raster[*k])
+        .count() as u64;
+    Ok(Sampled {
+        heights: out,
+        nodata_points,
+    })
 }
 
 /// Largest interpolation error accepted for interior grid points, in source pixels.
