@@ -5,7 +5,7 @@
 
 use super::encode::{encode_tile, EncodedImage};
 use super::source::ImagerySource;
-use super::warp::{render, Resampling, RgbaTile};
+use super::warp::{catmull_rom, render, Resampling, RgbaTile};
 use super::ImageryOptions;
 use crate::error::PipelineError;
 use crate::progress::Progress;
@@ -116,17 +116,9 @@ fn reduction_taps(resampling: Resampling) -> Vec<(i32, f32)> {
         Resampling::Bilinear => vec![(-1, 0.125), (0, 0.375), (1, 0.375), (2, 0.125)],
         Resampling::Cubic => {
             // Catmull-Rom stretched by two, centred between input pixels 2i and 2i+1.
-            let k = |x: f32| {
-                let x = x.abs();
-                if x < 1.0 {
-                    1.5 * x * x * x - 2.5 * x * x + 1.0
-                } else if x < 2.0 {
-                    -0.5 * x * x * x + 2.5 * x * x - 4.0 * x + 2.0
-                } else {
-                    0.0
-                }
-            };
-            let taps: Vec<(i32, f32)> = (-3..=4).map(|o| (o, k((o as f32 - 0.5) / 2.0))).collect();
+            let taps: Vec<(i32, f32)> = (-3..=4)
+                .map(|o| (o, catmull_rom((f64::from(o) - 0.5) / 2.0) as f32))
+                .collect();
             let sum: f32 = taps.iter().map(|t| t.1).sum();
             taps.into_iter().map(|(o, w)| (o, w / sum)).collect()
         }

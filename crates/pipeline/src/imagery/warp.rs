@@ -294,6 +294,51 @@ pub fn render(
     Ok(any.then_some(out))
 }
 
+/// Weighted sum of window pixels in premultiplied alpha; taps off the raster are never added.
+struct Accum {
+    bands: usize,
+    acc: [f32; 4],
+    asum: f32,
+    wsum: f32,
+}
+
+impl Accum {
+    fn new(win: &Window) -> Accum {
+        Accum {
+            bands: win.bands.min(4),
+            acc: [0.0; 4],
+            asum: 0.0,
+            wsum: 0.0,
+        }
+    }
+
+    fn add(&mut self, win: &Window, idx: usize, w: f32) {
+        self.wsum += w;
+        let a = win.alpha[idx];
+        if a > 0.0 {
+            let wa = w * a;
+            self.asum += wa;
+            let vals = &win.values[idx * win.bands..idx * win.bands + self.bands];
+            for (c, val) in vals.iter().enumerate() {
+                self.acc[c] += wa * val;
+            }
+        }
+    }
+
+    /// Values (not premultiplied) and alpha, or `None` when nothing visible was hit.
+    fn finish(self) -> Option<[f32; 5]> {
+        if self.asum <= 0.0 || self.wsum <= 0.0 {
+            return None;
+        }
+        let mut out = [0f32; 5];
+        for c in 0..self.bands {
+            out[c] = self.acc[c] / self.asum;
+        }
+        out[4] = (self.asum / self.wsum).clamp(0.0, 1.0);
+        Some(out)
+    }
+}
+
 /// Bilinear at (u, v) when no reduction is left: the four surrounding pixels.
 fn sample_bilinear(win: &Window, u: f64, v: f64) -> Option<[f32; 5]> {
     let (tx, ty) = (u - 0.5, v - 0.5);
@@ -313,10 +358,7 @@ fn sample_bilinear(win: &Window, u: f64, v: f64) -> Option<[f32; 5]> {
         return None;
     }
     let w = win.width as i64;
-    let bands = win.bands.min(4);
-    let mut acc = [0f32; 4];
-    let mut asum = 0f32;
-    let mut wsum = 0f32;
+    let mut sum = Accum::new(win);
     for (dy, wy) in [(0, 1.0 - ay), (1, ay)] {
         let y = iy + dy;
         if wy == 0.0 {
@@ -327,29 +369,10 @@ fn sample_bilinear(win: &Window, u: f64, v: f64) -> Option<[f32; 5]> {
             if wx == 0.0 || !win.is_inside(x, y) {
                 continue;
             }
-            let wgt = wx * wy;
-            let idx = (y * w + x) as usize;
-            wsum += wgt;
-            let a = win.alpha[idx];
-            if a > 0.0 {
-                let wa = wgt * a;
-                asum += wa;
-                let vals = &win.values[idx * win.bands..idx * win.bands + bands];
-                for (c, val) in vals.iter().enumerate() {
-                    acc[c] += wa * val;
-                }
-            }
+            sum.add(win, (y * w + x) as usize, wx * wy);
         }
     }
-    if asum <= 0.0 || wsum <= 0.0 {
-        return None;
-    }
-    let mut out = [0f32; 5];
-    for c in 0..bands {
-        out[c] = acc[c] / asum;
-    }
-    out[4] = (asum / wsum).clamp(0.0, 1.0);
-    Some(out)
+    sum.finish()
 }
 
 /// Kernel weights for the taps around continuous window coordinate `u` (corner-based).
@@ -417,7 +440,8 @@ fn ceil_i(x: f64) -> i64 {
     }
 }
 
-fn catmull_rom(x: f64) -> f64 {
+/// The kernel GDAL calls cubic (Catmull-Rom, a = -0.5).
+pub(super) fn catmull_rom(x: f64) -> f64 {
     let x = x.abs();
     if x < 1.0 {
         1.5 * x * x * x - 2.5 * x * x + 1.0
@@ -449,34 +473,12 @@ fn sample(
     if wx.is_empty() || wy.is_empty() {
         return None;
     }
-    let bands = win.bands.min(4);
-    let mut acc = [0f32; 4];
-    let mut asum = 0f32;
-    let mut wsum = 0f32;
+    let mut sum = Accum::new(win);
     for &(j, w_y) in wy.iter() {
         let row = j * win.width;
         for &(i, w_x) in wx.iter() {
-            let w = w_x * w_y;
-            let idx = row + i;
-            let a = win.alpha[idx];
-            wsum += w;
-            if a > 0.0 {
-                let wa = w * a;
-                asum += wa;
-                let vals = &win.values[idx * win.bands..idx * win.bands + bands];
-                for (c, val) in vals.iter().enumerate() {
-                    acc[c] += wa * val;
-                }
-            }
+            sum.add(win, row + i, w_x * w_y);
         }
     }
-    if asum <= 0.0 || wsum <= 0.0 {
-        return None;
-    }
-    let mut out = [0f32; 5];
-    for c in 0..bands {
-        out[c] = acc[c] / asum;
-    }
-    out[4] = (asum / wsum).clamp(0.0, 1.0);
-    Some(out)
+    sum.finish()
 }
