@@ -1,6 +1,6 @@
 //! Bad input: the binary exits 1 naming the file and the reason; never a panic or hang.
 
-use crate::helpers::{samples, tessera, Outcome};
+use crate::helpers::{assert_data_error, samples, tessera, Outcome};
 use std::path::Path;
 use std::time::Duration;
 
@@ -16,22 +16,6 @@ fn convert(input: &Path, out: &Path, extra: &[&str]) -> Outcome {
     ];
     args.extend_from_slice(extra);
     tessera(&args, LIMIT)
-}
-
-fn assert_data_error(o: &Outcome, file: &Path, needle: &str) {
-    assert_eq!(o.code, 1, "stderr: {}", o.stderr);
-    let name = file.file_name().unwrap().to_string_lossy();
-    assert!(
-        o.stderr.contains(&*name),
-        "message should name the file: {}",
-        o.stderr
-    );
-    assert!(
-        o.stderr.contains(needle),
-        "message should say `{needle}`: {}",
-        o.stderr
-    );
-    assert!(!o.stderr.contains("panicked"), "{}", o.stderr);
 }
 
 /// A copy of `src` in `dir` with `edit` applied.

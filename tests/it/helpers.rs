@@ -199,3 +199,21 @@ pub fn tree(dir: &Path) -> Vec<(String, Vec<u8>)> {
     out.sort();
     out
 }
+
+/// The binary refused bad input: exit 1, a message naming the file and saying `needle`,
+/// no panic.
+pub fn assert_data_error(o: &Outcome, file: &Path, needle: &str) {
+    assert_eq!(o.code, 1, "stderr: {}", o.stderr);
+    let name = file.file_name().unwrap().to_string_lossy();
+    assert!(
+        o.stderr.contains(&*name),
+        "message should name the file: {}",
+        o.stderr
+    );
+    assert!(
+        o.stderr.contains(needle),
+        "message should say `{needle}`: {}",
+        o.stderr
+    );
+    assert!(!o.stderr.contains("panicked"), "{}", o.stderr);
+}

@@ -1,6 +1,6 @@
 //! GeoTIFF → TMS imagery over the real samples and over generated odd rasters.
 
-use crate::helpers::{run_with_threads, samples, tessera, tree};
+use crate::helpers::{assert_data_error, run_with_threads, samples, tessera, tree};
 use crate::tiff_writer::{TiffBuilder, Val};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -361,20 +361,7 @@ fn convert_imagery(input: &Path, out: &Path) -> crate::helpers::Outcome {
 }
 
 fn assert_refused(input: &Path, out: &Path, needle: &str) {
-    let o = convert_imagery(input, out);
-    assert_eq!(o.code, 1, "{}", o.stderr);
-    let name = input.file_name().unwrap().to_string_lossy();
-    assert!(
-        o.stderr.contains(&*name),
-        "should name the file: {}",
-        o.stderr
-    );
-    assert!(
-        o.stderr.contains(needle),
-        "should say `{needle}`: {}",
-        o.stderr
-    );
-    assert!(!o.stderr.contains("panicked"), "{}", o.stderr);
+    assert_data_error(&convert_imagery(input, out), input, needle);
     assert!(!out.join("tilemapresource.xml").exists());
 }
 

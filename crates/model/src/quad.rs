@@ -62,6 +62,16 @@ impl Rect {
     pub fn intersects(&self, o: &Rect) -> bool {
         self.min_x < o.max_x && o.min_x < self.max_x && self.min_y < o.max_y && o.min_y < self.max_y
     }
+    /// The smallest rectangle holding both.
+    pub fn union(&self, o: &Rect) -> Rect {
+        Rect {
+            min_x: self.min_x.min(o.min_x),
+            min_y: self.min_y.min(o.min_y),
+            max_x: self.max_x.max(o.max_x),
+            max_y: self.max_y.max(o.max_y),
+        }
+    }
+
     pub fn intersection(&self, o: &Rect) -> Option<Rect> {
         self.intersects(o).then(|| Rect {
             min_x: self.min_x.max(o.min_x),

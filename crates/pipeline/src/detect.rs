@@ -91,7 +91,7 @@ pub fn discover(
     inputs: &[PathBuf],
     accept: InputFormat,
     warnings: &Warnings,
-) -> Result<Vec<(PathBuf, InputFormat)>, InputError> {
+) -> Result<Vec<PathBuf>, InputError> {
     let mut out = Vec::new();
     for input in inputs {
         let meta = std::fs::metadata(input).map_err(|_| InputError::NotFound {
@@ -104,7 +104,7 @@ pub fn discover(
             let before = out.len();
             for f in files {
                 match sniff(&f, accept)? {
-                    Ok(fmt) => out.push((f, fmt)),
+                    Ok(_) => out.push(f),
                     Err(why) => {
                         warnings.push("skipped-file", format!("{}: skipped: {why}", f.display()))
                     }
@@ -119,7 +119,7 @@ pub fn discover(
             }
         } else {
             match sniff(input, accept)? {
-                Ok(fmt) => out.push((input.clone(), fmt)),
+                Ok(_) => out.push(input.clone()),
                 Err(what) => {
                     return Err(InputError::Unsupported {
                         path: input.clone(),
@@ -134,7 +134,7 @@ pub fn discover(
         return Err(InputError::NoInputs("nothing given to convert".into()));
     }
     let mut seen = std::collections::HashSet::new();
-    out.retain(|(p, _)| seen.insert(p.canonicalize().unwrap_or_else(|_| p.clone())));
+    out.retain(|p| seen.insert(p.canonicalize().unwrap_or_else(|_| p.clone())));
     Ok(out)
 }
 

@@ -33,10 +33,7 @@ pub fn run(spec: &JobSpec, progress: &Progress) -> Result<JobReport, PipelineErr
 fn run_points(spec: &JobSpec, progress: &Progress) -> Result<JobReport, PipelineError> {
     let warnings = Warnings::default();
     progress.enter(Stage::Inspect);
-    let files: Vec<PathBuf> = discover(&spec.inputs, InputFormat::Las, &warnings)?
-        .into_iter()
-        .map(|(p, _)| p)
-        .collect();
+    let files = discover(&spec.inputs, InputFormat::Las, &warnings)?;
     let inputs = pointcloud::prepare(spec, &files, &warnings)?;
     let total: u64 = inputs.sources.iter().map(|s| s.points).sum();
     progress.set_points_total(total);

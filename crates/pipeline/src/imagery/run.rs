@@ -12,9 +12,8 @@ use crate::raster::ChunkCache;
 use crate::report::{InputSummary, JobReport, Warnings};
 use crate::sink::{DirectorySink, TileSink};
 use rayon::prelude::*;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use tessera_model::{QuadTileId, Rect, Stage};
+use tessera_model::{QuadTileId, Stage};
 
 /// Decoded source chunks kept in memory across all workers.
 const CACHE_BYTES: usize = 192 << 20;
@@ -25,10 +24,7 @@ pub fn run_imagery(spec: &JobSpec, progress: &Progress) -> Result<JobReport, Pip
     let opts = &spec.imagery;
     let warnings = Warnings::default();
     progress.enter(Stage::Inspect);
-    let files: Vec<PathBuf> = discover(&spec.inputs, InputFormat::Tiff, &warnings)?
-        .into_iter()
-        .map(|(p, _)| p)
-        .collect();
+    let files = discover(&spec.inputs, InputFormat::Tiff, &warnings)?;
     let cache = ChunkCache::new(CACHE_BYTES);
     let scheme = opts.profile;
     let sources = files
@@ -53,12 +49,7 @@ pub fn run_imagery(spec: &JobSpec, progress: &Progress) -> Result<JobReport, Pip
     let mut finest = f64::INFINITY;
     for s in &sources {
         let f = &s.footprint;
-        footprint = Rect {
-            min_x: footprint.min_x.min(f.min_x),
-            min_y: footprint.min_y.min(f.min_y),
-            max_x: footprint.max_x.max(f.max_x),
-            max_y: footprint.max_y.max(f.max_y),
-        };
+        footprint = footprint.union(f);
         let e = s.extent_deg;
         extent_deg = [
             extent_deg[0].min(e[0]),

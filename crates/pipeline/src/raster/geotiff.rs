@@ -307,8 +307,7 @@ impl GeoTiff {
             )));
         }
         let compression_name = match first.compression {
-            1 => None,
-            5 | 7 | 8 | 32773 | 32946 => None,
+            1 | 5 | 7 | 8 | 32773 | 32946 => None,
             6 => Some("old-style JPEG (6)"),
             34712 => Some("JPEG 2000 (34712)"),
             34887 => Some("LERC (34887)"),
@@ -377,29 +376,22 @@ impl GeoTiff {
             _ => None,
         };
 
-        let (crs, crs_problem) = match d.find_tag(Tag::GeoKeyDirectoryTag) {
-            Ok(Some(_)) => {
-                let dir = d
-                    .get_tag_u16_vec(Tag::GeoKeyDirectoryTag)
-                    .map_err(|e| header_err(path, e))?;
-                let keys = GeoKeys::parse(&dir);
-                match keys.crs() {
-                    KeyCrs::Epsg(c) => (Some(c), None),
-                    KeyCrs::UserDefined(what) => {
-                        (None, Some(format!("the GeoTIFF keys hold {what}")))
-                    }
-                    KeyCrs::Absent => (None, Some("the GeoTIFF keys name no CRS".into())),
-                }
-            }
-            _ => (None, Some("no GeoTIFF keys (no CRS)".into())),
+        let keys = match d.find_tag(Tag::GeoKeyDirectoryTag) {
+            Ok(Some(_)) => Some(GeoKeys::parse(
+                &d.get_tag_u16_vec(Tag::GeoKeyDirectoryTag)
+                    .map_err(|e| header_err(path, e))?,
+            )),
+            _ => None,
         };
-        let pixel_is_point = d
-            .find_tag(Tag::GeoKeyDirectoryTag)
-            .ok()
-            .flatten()
-            .and_then(|_| d.get_tag_u16_vec(Tag::GeoKeyDirectoryTag).ok())
-            .map(|dir| GeoKeys::parse(&dir).pixel_is_point())
-            .unwrap_or(false);
+        let (crs, crs_problem) = match keys.as_ref().map(GeoKeys::crs) {
+            Some(KeyCrs::Epsg(c)) => (Some(c), None),
+            Some(KeyCrs::UserDefined(what)) => {
+                (None, Some(format!("the GeoTIFF keys hold {what}")))
+            }
+            Some(KeyCrs::Absent) => (None, Some("the GeoTIFF keys name no CRS".into())),
+            None => (None, Some("no GeoTIFF keys (no CRS)".into())),
+        };
+        let pixel_is_point = keys.as_ref().is_some_and(GeoKeys::pixel_is_point);
         let f64s = |d: &mut TiffDecoder, t: Tag| -> Option<Vec<f64>> {
             d.find_tag(t).ok().flatten()?;
             d.get_tag_f64_vec(t).ok()

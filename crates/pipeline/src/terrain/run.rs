@@ -85,22 +85,14 @@ pub fn run_terrain(spec: &JobSpec, progress: &Progress) -> Result<JobReport, Pip
     let opts = &spec.terrain;
     let warnings = Warnings::default();
     progress.enter(Stage::Inspect);
-    let files: Vec<PathBuf> = discover(&spec.inputs, InputFormat::Tiff, &warnings)?
-        .into_iter()
-        .map(|(p, _)| p)
-        .collect();
+    let files = discover(&spec.inputs, InputFormat::Tiff, &warnings)?;
     let dems = open_dems(spec, &files, &warnings)?;
     let cache = ChunkCache::new(CACHE_BYTES);
-    let mut footprint = dems[0].raster.footprint;
-    for d in &dems {
-        let f = &d.raster.footprint;
-        footprint = Rect {
-            min_x: footprint.min_x.min(f.min_x),
-            min_y: footprint.min_y.min(f.min_y),
-            max_x: footprint.max_x.max(f.max_x),
-            max_y: footprint.max_y.max(f.max_y),
-        };
-    }
+    let footprint = dems
+        .iter()
+        .map(|d| d.raster.footprint)
+        .reduce(|a, b| a.union(&b))
+        .unwrap_or(dems[0].raster.footprint);
     // Per zoom and DEM: DEM pixels per grid step, and the level read.
     let steps = GRID - 1;
     let mut ratios = Vec::new();
