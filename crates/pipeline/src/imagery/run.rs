@@ -8,15 +8,13 @@ use crate::detect::{discover, InputFormat};
 use crate::error::{InputError, PipelineError};
 use crate::job::JobSpec;
 use crate::progress::Progress;
-use crate::raster::ChunkCache;
+use crate::raster::{ChunkCache, JOB_CACHE_BYTES};
 use crate::report::{InputSummary, JobReport, Warnings};
 use crate::sink::{DirectorySink, TileSink};
 use rayon::prelude::*;
 use std::sync::atomic::{AtomicU64, Ordering};
 use tessera_model::{QuadTileId, Stage};
 
-/// Decoded source chunks kept in memory across all workers.
-const CACHE_BYTES: usize = 192 << 20;
 /// Deepest zoom accepted.
 const MAX_ZOOM: u8 = 24;
 
@@ -25,7 +23,7 @@ pub fn run_imagery(spec: &JobSpec, progress: &Progress) -> Result<JobReport, Pip
     let warnings = Warnings::default();
     progress.enter(Stage::Inspect);
     let files = discover(&spec.inputs, InputFormat::Tiff, &warnings)?;
-    let cache = ChunkCache::new(CACHE_BYTES);
+    let cache = ChunkCache::new(JOB_CACHE_BYTES);
     let scheme = opts.profile;
     let sources = files
         .iter()

@@ -10,6 +10,9 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 const SHARDS: usize = 16;
 
+/// Decoded source chunks one job keeps in memory, across all its workers.
+pub const JOB_CACHE_BYTES: usize = 192 << 20;
+
 type Key = (u32, u8, u32);
 
 /// A chunk being decoded or decoded; workers wanting the same chunk wait for one decode.

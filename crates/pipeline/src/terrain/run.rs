@@ -10,7 +10,7 @@ use crate::error::{OutputError, PipelineError, RasterError};
 use crate::imagery::{render, ImagerySource, Resampling};
 use crate::job::JobSpec;
 use crate::progress::Progress;
-use crate::raster::{ChunkCache, PlacedRaster};
+use crate::raster::{ChunkCache, PlacedRaster, JOB_CACHE_BYTES};
 use crate::report::{InputSummary, JobReport, Warnings};
 use crate::sink::{DirectorySink, TileSink};
 use flate2::write::GzEncoder;
@@ -23,7 +23,6 @@ use tessera_model::{QuadTileId, Rect, Stage, TilingScheme};
 /// Grid points along a tile edge: 2^7 + 1 (at most 16 641 vertices, below CesiumJS's
 /// 65 536-vertex limit for 16-bit indices).
 pub const GRID: usize = 129;
-const CACHE_BYTES: usize = 192 << 20;
 const MAX_ZOOM: u8 = 22;
 const SCHEME: TilingScheme = TilingScheme::GeographicQuad;
 
@@ -87,7 +86,7 @@ pub fn run_terrain(spec: &JobSpec, progress: &Progress) -> Result<JobReport, Pip
     progress.enter(Stage::Inspect);
     let files = discover(&spec.inputs, InputFormat::Tiff, &warnings)?;
     let dems = open_dems(spec, &files, &warnings)?;
-    let cache = ChunkCache::new(CACHE_BYTES);
+    let cache = ChunkCache::new(JOB_CACHE_BYTES);
     let footprint = dems
         .iter()
         .map(|d| d.raster.footprint)
