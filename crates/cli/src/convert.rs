@@ -9,12 +9,12 @@ use tessera_model::{CrsSpec, TilingScheme};
 use tessera_pipeline::imagery::{ImageFormat, ImageryOptions, Resampling};
 use tessera_pipeline::terrain::TerrainOptions;
 use tessera_pipeline::{
-    ErrorKind, JobReport, JobSpec, Progress, Target, TilesFormat, TilingOptions,
+    ErrorKind, JobReport, JobSpec, ModelOptions, Progress, Target, TilesFormat, TilingOptions,
 };
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum TargetArg {
-    /// 3D Tiles from LAS/LAZ point clouds
+    /// 3D Tiles from LAS/LAZ point clouds or a glTF/GLB model
     #[value(name = "3dtiles")]
     Tiles3d,
     /// TMS imagery pyramid from GeoTIFFs
@@ -28,7 +28,7 @@ enum FormatArg {
     /// 3D Tiles 1.1 with glTF (.glb) tiles
     #[value(name = "3dtiles")]
     Tiles11,
-    /// 3D Tiles 1.0 with .pnts tiles, for older clients
+    /// 3D Tiles 1.0 with .pnts (points) or .b3dm (models) tiles, for older clients
     #[value(name = "3dtiles-1.0")]
     Tiles10,
     /// PNG imagery tiles
@@ -95,9 +95,41 @@ pub struct ConvertArgs {
     /// Imagery: number rows from the north in folder names (XYZ / slippy map) instead of TMS
     #[arg(long)]
     xyz: bool,
-    /// Imagery: map values MIN..MAX of 16-bit or float rasters onto 0..255 (default: 2-98 % stretch)
-    #[arg(long, value_name = "MIN,MAX")]
+    /// Imagery: map values MIN..MAX of 16-bit or float rasters onto 0..255 (default: 2-98 %
+    /// stretch). Models: one factor from model units to metres (default 1)
+    #[arg(long, value_name = "MIN,MAX|FACTOR")]
     scale: Option<String>,
+    /// Models: where the model's origin goes: longitude and latitude in degrees, ellipsoidal
+    /// height in metres
+    #[arg(long, value_name = "LON,LAT,HEIGHT", allow_hyphen_values = true)]
+    position: Option<String>,
+    /// Models: turn clockwise from north, in degrees (as CesiumJS's heading)
+    #[arg(
+        long,
+        default_value_t = 0.0,
+        value_name = "DEG",
+        allow_hyphen_values = true
+    )]
+    heading: f64,
+    /// Models: pitch in degrees (as CesiumJS's)
+    #[arg(
+        long,
+        default_value_t = 0.0,
+        value_name = "DEG",
+        allow_hyphen_values = true
+    )]
+    pitch: f64,
+    /// Models: roll in degrees (as CesiumJS's)
+    #[arg(
+        long,
+        default_value_t = 0.0,
+        value_name = "DEG",
+        allow_hyphen_values = true
+    )]
+    roll: f64,
+    /// Models: most triangles in one tile; larger models are split into levels of detail
+    #[arg(long, default_value_t = ModelOptions::default().max_triangles_per_tile, value_name = "N")]
+    max_triangles_per_tile: usize,
     /// Imagery: JPEG quality
     #[arg(long, default_value_t = 85, value_name = "1-100")]
     quality: u8,
@@ -191,6 +223,7 @@ fn spec_from(args: &ConvertArgs) -> Result<JobSpec, ExitCode> {
                 Some(FormatArg::Tiles10) => TilesFormat::Tiles10,
                 Some(_) => return Err(usage("--format png/jpg/webp/auto is for --to imagery")),
             };
+            spec.model = model_options(args)?;
         }
         TargetArg::Imagery => {
             spec.target = Target::Imagery;
@@ -206,6 +239,54 @@ fn spec_from(args: &ConvertArgs) -> Result<JobSpec, ExitCode> {
     spec.tiling.sample_spacing_m = args.sample_spacing;
     spec.temp_dir = args.temp_dir.clone();
     Ok(spec)
+}
+
+fn numbers(flag: &str, text: &str, n: usize) -> Result<Vec<f64>, ExitCode> {
+    let v: Vec<f64> = text
+        .split(',')
+        .map(|p| p.trim().parse::<f64>())
+        .collect::<Result<_, _>>()
+        .map_err(|_| usage(format!("{flag} takes {n} comma-separated numbers")))?;
+    if v.len() != n || v.iter().any(|x| !x.is_finite()) {
+        return Err(usage(format!("{flag} takes {n} comma-separated numbers")));
+    }
+    Ok(v)
+}
+
+fn model_options(args: &ConvertArgs) -> Result<ModelOptions, ExitCode> {
+    let mut o = ModelOptions {
+        heading_deg: args.heading,
+        pitch_deg: args.pitch,
+        roll_deg: args.roll,
+        max_triangles_per_tile: args.max_triangles_per_tile,
+        ..ModelOptions::default()
+    };
+    if let Some(p) = &args.position {
+        let v = numbers("--position", p, 3)?;
+        if v[0].abs() > 180.0 || v[1].abs() > 90.0 {
+            return Err(usage(
+                "--position is LON,LAT,HEIGHT: longitude -180..180, latitude -90..90",
+            ));
+        }
+        o.position = Some([v[0], v[1], v[2]]);
+    }
+    if let Some(s) = &args.scale {
+        let v = numbers("--scale", s, 1)?;
+        if v[0] <= 0.0 {
+            return Err(usage("--scale for a model is one positive factor"));
+        }
+        o.scale = v[0];
+    }
+    if ![args.heading, args.pitch, args.roll]
+        .iter()
+        .all(|v| v.is_finite())
+    {
+        return Err(usage("--heading/--pitch/--roll take degrees"));
+    }
+    if args.max_triangles_per_tile < 1_000 {
+        return Err(usage("--max-triangles-per-tile must be at least 1000"));
+    }
+    Ok(o)
 }
 
 fn terrain_options(args: &ConvertArgs) -> Result<TerrainOptions, ExitCode> {
@@ -386,6 +467,32 @@ fn print_report(r: &JobReport, took: std::time::Duration, quiet: bool) {
         return;
     }
     let secs = took.as_secs_f64();
+    if r.triangles_read > 0 {
+        for i in &r.inputs {
+            println!(
+                "  {}: {}, placed by {} ({})",
+                i.path.display(),
+                i.model,
+                i.crs_source,
+                i.crs
+            );
+        }
+        println!(
+            "wrote {} triangles at full detail in {} tiles ({} levels, {:.1} MB) to {} in {:.1} s",
+            r.triangles_written,
+            r.tiles,
+            u32::from(r.max_level) + 1,
+            r.bytes_written as f64 / 1e6,
+            r.output.display(),
+            secs
+        );
+        let e = r.extent_deg;
+        println!(
+            "extent: lon {:.6}..{:.6}, lat {:.6}..{:.6}",
+            e[0], e[2], e[1], e[3]
+        );
+        return;
+    }
     if r.points_read == 0 && r.inputs.iter().all(|i| !i.raster.is_empty()) {
         for i in &r.inputs {
             println!(

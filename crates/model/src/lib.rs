@@ -1,6 +1,6 @@
 //! tessera-model: the intermediate representations every Tessera route shares.
 //!
-//! In: nothing but plain values. Out: point chunks, bounds, octree and quadtree tile ids, tiling schemes, raster
+//! In: nothing but plain values. Out: point chunks, triangle meshes, bounds, octree and quadtree tile ids, tiling schemes, raster
 //! georeferencing, CRS identity,
 //! work plans, progress snapshots and warnings, all plain serde data.
 //! Must not know: files, threads, PROJ, HTTP or any output format.
@@ -8,6 +8,7 @@
 mod bounds;
 mod crs;
 mod frame;
+mod mesh;
 mod points;
 mod progress;
 mod quad;
@@ -18,6 +19,7 @@ mod work;
 pub use bounds::Aabb;
 pub use crs::{CrsError, CrsSpec};
 pub use frame::EnuFrame;
+pub use mesh::{TriangleMesh, VertexColumn};
 pub use points::{PointAttributes, PointChunk};
 pub use progress::{ProgressSnapshot, Stage};
 pub use quad::{QuadTileId, Rect, TilingScheme, MERCATOR_HALF_WORLD_M};

@@ -12,6 +12,8 @@ pub enum InputFormat {
     Las,
     /// TIFF or BigTIFF (GeoTIFF, COG).
     Tiff,
+    /// glTF 2.0: binary `.glb` or `.gltf` JSON.
+    Gltf,
 }
 
 impl InputFormat {
@@ -19,6 +21,7 @@ impl InputFormat {
         match self {
             InputFormat::Las => "a LAS/LAZ point cloud",
             InputFormat::Tiff => "a GeoTIFF raster",
+            InputFormat::Gltf => "a glTF/GLB model",
         }
     }
 }
@@ -28,6 +31,33 @@ fn is_tiff(head: &[u8]) -> bool {
         || head.starts_with(b"MM\0*")
         || head.starts_with(b"II+\0")
         || head.starts_with(b"MM\0+")
+}
+
+/// A JSON object (a .gltf), allowing a byte-order mark and leading white space.
+fn is_json(head: &[u8]) -> bool {
+    let head = head.strip_prefix(&[0xEF, 0xBB, 0xBF]).unwrap_or(head);
+    head.iter()
+        .find(|b| !b.is_ascii_whitespace())
+        .is_some_and(|&b| b == b'{')
+}
+
+fn has_model_extension(p: &Path) -> bool {
+    p.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("glb") || e.eq_ignore_ascii_case("gltf"))
+}
+
+/// Whether the inputs are a glTF model rather than point clouds: the first input is a
+/// glTF file, or a folder holding `.glb`/`.gltf` files.
+pub fn is_model_job(inputs: &[PathBuf]) -> bool {
+    let Some(first) = inputs.first() else {
+        return false;
+    };
+    if first.is_dir() {
+        let mut files = Vec::new();
+        return walk(first, &mut files).is_ok() && files.iter().any(|f| has_model_extension(f));
+    }
+    matches!(sniff(first, InputFormat::Gltf), Ok(Ok(_)))
 }
 
 /// What the first bytes of a file say it is, checked against what the route takes.
@@ -55,6 +85,8 @@ fn sniff(path: &Path, accept: InputFormat) -> Result<Result<InputFormat, String>
         Some(InputFormat::Las)
     } else if is_tiff(head) {
         Some(InputFormat::Tiff)
+    } else if head.starts_with(b"glTF") || is_json(head) {
+        Some(InputFormat::Gltf)
     } else {
         None
     };
@@ -100,6 +132,10 @@ pub fn discover(
         if meta.is_dir() {
             let mut files = Vec::new();
             walk(input, &mut files)?;
+            if accept == InputFormat::Gltf {
+                // A model's folder also holds its buffers and images.
+                files.retain(|f| has_model_extension(f));
+            }
             files.sort();
             let before = out.len();
             for f in files {

@@ -90,6 +90,38 @@ pub enum RasterError {
     Shared(std::sync::Arc<RasterError>),
 }
 
+/// glTF / GLB models.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error("{}: not a readable GLB: {reason}. Check that the file is complete (re-export or re-download it)", path.display())]
+    Container { path: PathBuf, reason: String },
+    #[error("{}: the glTF JSON is invalid: {reason}. Check the file with the Khronos glTF validator", path.display())]
+    Json { path: PathBuf, reason: String },
+    #[error("{}: buffer {index} ({uri}): {reason}. Keep the model's .bin files next to it, or export a self-contained .glb", path.display())]
+    Buffer {
+        path: PathBuf,
+        index: usize,
+        uri: String,
+        reason: String,
+    },
+    #[error("{}: {what}: {reason}. The file is corrupt; check it with the Khronos glTF validator", path.display())]
+    Data {
+        path: PathBuf,
+        what: String,
+        reason: String,
+    },
+    #[error("{}: {what} is not supported. {hint}", path.display())]
+    Unsupported {
+        path: PathBuf,
+        what: String,
+        hint: String,
+    },
+    #[error("{}: the model has no triangles to tile (points, lines and empty meshes are not converted)", path.display())]
+    Empty { path: PathBuf },
+    #[error("{}: a glTF model carries no place on the globe. Give --position LON,LAT,HEIGHT (degrees, metres), or --input-crs when its coordinates are already projected", path.display())]
+    NoPlacement { path: PathBuf },
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum CrsError {
     #[error("{}: no coordinate reference system in the file (no WKT or GeoTIFF-key VLR). Pass --input-crs, e.g. --input-crs EPSG:28992", path.display())]
@@ -130,6 +162,8 @@ pub enum PipelineError {
     #[error(transparent)]
     Raster(#[from] RasterError),
     #[error(transparent)]
+    Model(#[from] ModelError),
+    #[error(transparent)]
     Crs(#[from] CrsError),
     #[error(transparent)]
     Output(#[from] OutputError),
@@ -147,6 +181,7 @@ impl PipelineError {
             PipelineError::Input(_)
             | PipelineError::Las(_)
             | PipelineError::Raster(_)
+            | PipelineError::Model(_)
             | PipelineError::Crs(_) => ErrorKind::Data,
             PipelineError::Output(_) | PipelineError::Spill { .. } | PipelineError::Internal(_) => {
                 ErrorKind::Internal

@@ -1,6 +1,7 @@
 //! What to convert and how: the plain data both front ends build.
 
 use crate::imagery::ImageryOptions;
+use crate::models::ModelOptions;
 use crate::terrain::TerrainOptions;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -20,7 +21,7 @@ pub enum TilesFormat {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Target {
-    /// 3D Tiles from point clouds.
+    /// 3D Tiles from point clouds or a glTF model (told by the inputs).
     #[default]
     Tiles3d,
     /// A TMS imagery pyramid from GeoTIFFs.
@@ -49,6 +50,8 @@ pub struct JobSpec {
     pub imagery: ImageryOptions,
     #[serde(default)]
     pub terrain: TerrainOptions,
+    #[serde(default)]
+    pub model: ModelOptions,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -85,6 +88,7 @@ impl JobSpec {
             temp_dir: None,
             imagery: ImageryOptions::default(),
             terrain: TerrainOptions::default(),
+            model: ModelOptions::default(),
         }
     }
 }

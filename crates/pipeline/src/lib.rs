@@ -2,7 +2,8 @@
 //!
 //! In: a [`JobSpec`] (plain data: target, inputs, output, options) and a [`Progress`] to
 //! publish into. Out: the committed output (a 3D Tiles directory or `.3tz` from point clouds,
-//! a TMS imagery directory or a quantized-mesh terrain directory from GeoTIFFs) and a [`JobReport`]
+//! a TMS imagery directory or a quantized-mesh terrain directory from GeoTIFFs, a 3D Tiles
+//! directory from a glTF model) and a [`JobReport`]
 //! with counts and collected warnings, or a [`PipelineError`] whose `kind()` tells bad input
 //! from internal faults and cancellation.
 //! Must not know: terminals, HTTP, tokio. Runs on the caller's rayon pool; never prints.
@@ -13,6 +14,7 @@ pub mod error;
 pub mod imagery;
 mod job;
 pub mod las;
+pub mod models;
 pub mod pointcloud;
 mod progress;
 pub mod raster;
@@ -25,6 +27,7 @@ pub mod terrain;
 pub use detect::{discover, InputFormat};
 pub use error::{ErrorKind, PipelineError};
 pub use job::{JobSpec, Target, TilesFormat, TilingOptions};
+pub use models::ModelOptions;
 pub use progress::Progress;
 pub use report::{InputSummary, JobReport, Warning, Warnings};
 pub use run::run;

@@ -40,7 +40,7 @@ impl Warnings {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
 pub struct InputSummary {
     pub path: PathBuf,
     pub points: u64,
@@ -51,12 +51,15 @@ pub struct InputSummary {
     /// each overview.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub raster_chunks_read: Vec<u64>,
+    /// Model inputs: "4 meshes, 2856 triangles, 1 image" and the like.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub model: String,
     pub crs: String,
     /// Where the CRS came from: `WKT VLR`, `GeoTIFF keys` or `--input-crs`.
     pub crs_source: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
 pub struct JobReport {
     pub output: PathBuf,
     pub inputs: Vec<InputSummary>,
@@ -64,6 +67,11 @@ pub struct JobReport {
     pub points_written: u64,
     /// Points dropped on purpose by `--sample-spacing`.
     pub points_thinned: u64,
+    /// Model inputs: triangles read, and triangles at the finest level of the output.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub triangles_read: u64,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub triangles_written: u64,
     pub tiles: u64,
     pub min_level: u8,
     pub max_level: u8,
@@ -72,4 +80,8 @@ pub struct JobReport {
     pub extent_deg: [f64; 4],
     pub warnings: Vec<Warning>,
     pub warnings_dropped: u64,
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
 }

@@ -24,6 +24,9 @@ fn spill_parent(spec: &JobSpec) -> PathBuf {
 /// visible at the output until the job succeeds.
 pub fn run(spec: &JobSpec, progress: &Progress) -> Result<JobReport, PipelineError> {
     match spec.target {
+        Target::Tiles3d if crate::detect::is_model_job(&spec.inputs) => {
+            crate::models::run_model(spec, progress)
+        }
         Target::Tiles3d => run_points(spec, progress),
         Target::Imagery => crate::imagery::run_imagery(spec, progress),
         Target::Terrain => crate::terrain::run_terrain(spec, progress),
@@ -91,5 +94,6 @@ fn run_points(spec: &JobSpec, progress: &Progress) -> Result<JobReport, Pipeline
         extent_deg,
         warnings,
         warnings_dropped,
+        ..Default::default()
     })
 }

@@ -174,9 +174,14 @@ pub fn encode_point_glb(tile: &PointTile) -> Vec<u8> {
 
 /// Wrap a glTF JSON document and its binary chunk into a GLB.
 pub fn glb_container(doc: &Value, mut bin: Vec<u8>) -> Vec<u8> {
+    // Both chunks 4-byte aligned; the JSON padded further so the whole GLB is a multiple
+    // of 8 bytes, as 3D Tiles 1.0 wants when it is embedded in a b3dm.
     let mut json_bytes = serde_json::to_vec(doc).unwrap_or_default();
-    pad_to(&mut json_bytes, 4, b' ');
     pad_to(&mut bin, 4, 0);
+    pad_to(&mut json_bytes, 4, b' ');
+    if !(28 + json_bytes.len() + bin.len()).is_multiple_of(8) {
+        json_bytes.extend_from_slice(b"    ");
+    }
     let total = 12 + 8 + json_bytes.len() + 8 + bin.len();
     let mut out = Vec::with_capacity(total);
     out.extend_from_slice(b"glTF");

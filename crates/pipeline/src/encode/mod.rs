@@ -3,7 +3,7 @@
 mod glb;
 mod pnts;
 
-pub use glb::encode_point_glb;
+pub use glb::{encode_point_glb, glb_container};
 pub use pnts::encode_pnts;
 
 /// Point columns of one tile, positions relative to `center` (tile frame, z up).

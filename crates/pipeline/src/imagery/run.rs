@@ -153,6 +153,7 @@ pub fn run_imagery(spec: &JobSpec, progress: &Progress) -> Result<JobReport, Pip
                 raster_chunks_read: cache.decoded_per_level(s.id, s.tiff.levels.len()),
                 crs: s.crs.label(),
                 crs_source: s.crs_source.to_string(),
+                ..Default::default()
             })
             .collect(),
         points_read: 0,
@@ -165,5 +166,6 @@ pub fn run_imagery(spec: &JobSpec, progress: &Progress) -> Result<JobReport, Pip
         extent_deg,
         warnings,
         warnings_dropped,
+        ..Default::default()
     })
 }

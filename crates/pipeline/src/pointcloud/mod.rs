@@ -78,6 +78,7 @@ pub fn prepare(
             raster_chunks_read: Vec::new(),
             crs: format!("{} ({})", plan.info.name, crs.label()),
             crs_source: origin.to_string(),
+            ..Default::default()
         });
         plans.push(plan);
     }

@@ -239,7 +239,7 @@ fn unpack_bits(src: &[u8], expected: usize) -> Vec<u8> {
             i += k;
         } else if n != -128 {
             if let Some(&b) = src.get(i) {
-                out.extend(std::iter::repeat_n(b, 1 - n as isize as usize));
+                out.extend(std::iter::repeat_n(b, (1 - n as isize) as usize));
             }
             i += 1;
         }

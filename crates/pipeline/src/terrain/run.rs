@@ -222,6 +222,7 @@ pub fn run_terrain(spec: &JobSpec, progress: &Progress) -> Result<JobReport, Pip
                     .decoded_per_level(d.raster.id, d.raster.tiff.levels.len()),
                 crs: d.raster.crs.label(),
                 crs_source: d.raster.crs_source.to_string(),
+                ..Default::default()
             })
             .collect(),
         points_read: 0,
@@ -239,6 +240,7 @@ pub fn run_terrain(spec: &JobSpec, progress: &Progress) -> Result<JobReport, Pip
         ],
         warnings,
         warnings_dropped,
+        ..Default::default()
     })
 }
 
