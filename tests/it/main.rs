@@ -5,5 +5,6 @@ mod bad_input;
 mod helpers;
 mod imagery_route;
 mod las_route;
+mod model_route;
 mod terrain_route;
 mod tiff_writer;
