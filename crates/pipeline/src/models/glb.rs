@@ -61,7 +61,7 @@ fn map_texture_refs(v: &mut Value, f: &mut dyn FnMut(u64) -> Option<u64>) {
 }
 
 /// Image indices a texture uses: `source` and any extension's `source`.
-fn texture_images(t: &Value) -> Vec<u64> {
+pub(super) fn texture_images(t: &Value) -> Vec<u64> {
     let mut out: Vec<u64> = t["source"].as_u64().into_iter().collect();
     if let Some(ext) = t["extensions"].as_object() {
         out.extend(ext.values().filter_map(|e| e["source"].as_u64()));

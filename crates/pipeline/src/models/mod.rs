@@ -221,7 +221,15 @@ pub fn run_model(spec: &JobSpec, progress: &Progress) -> Result<JobReport, Pipel
     progress.check()?;
 
     progress.enter(Stage::Tile);
+    let materials = MaterialSource {
+        styles: &source.styles,
+        materials: &source.materials,
+        textures: &source.textures,
+        samplers: &source.samplers,
+        required: &source.required,
+    };
     let tree = lod::build(&placed.meshes, spec.model.max_triangles_per_tile);
+    let texels = textures::texel_sizes(&placed.meshes, &materials, &source.images);
     drop(placed.meshes);
     let written = tree.leaf_triangles() as u64;
     if written != source.triangles {
@@ -238,20 +246,14 @@ pub fn run_model(spec: &JobSpec, progress: &Progress) -> Result<JobReport, Pipel
         Box::new(DirectorySink::new(&spec.output)?)
     };
     let textures = textures::TextureLevels::new(path.clone(), &source.images, &warnings);
-    let materials = MaterialSource {
-        styles: &source.styles,
-        materials: &source.materials,
-        textures: &source.textures,
-        samplers: &source.samplers,
-        required: &source.required,
-    };
     let done = std::sync::atomic::AtomicU64::new(0);
     let total = tiles.len() as u64;
     tiles.par_iter().try_for_each(|(p, node)| {
         progress.check()?;
         let center = node.bounds.center();
         let glb = encode_mesh_glb(&node.meshes, center, &materials, &|i| {
-            textures.get(i, node.height)
+            let d = textures::halvings(texels.get(i).copied().flatten(), node.error_m, node.height);
+            textures.get(i, d)
         });
         let bytes = match spec.format {
             TilesFormat::Tiles11 => glb,

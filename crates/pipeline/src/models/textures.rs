@@ -1,14 +1,19 @@
-//! Texture images per level of detail: leaves embed the source images as they are;
-//! a tile `h` levels above the leaves embeds them downscaled by 2^h (not below 32 px),
-//! decoded and encoded once per image and level however many tiles share them.
+//! Texture images per level of detail: leaves embed the source images as they are; a
+//! coarser tile embeds them downscaled by 2^d (not below 32 px), where d is as large as
+//! the tile's geometric error allows: a texel of the smaller image stays within 1/16 of
+//! that error, so at CesiumJS's default screen-space error (16 px) it covers at most one
+//! pixel when the tile is drawn. Each image and level is decoded and encoded once.
 
 use super::container::ImageData;
+use super::glb::{texture_images, MaterialSource};
 use crate::report::Warnings;
 use image::{ImageFormat, ImageReader};
+use serde_json::Value;
 use std::collections::HashMap;
 use std::io::Cursor;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
+use tessera_model::TriangleMesh;
 
 const MIN_SIDE_PX: u32 = 32;
 const JPEG_QUALITY: u8 = 85;
@@ -103,5 +108,153 @@ impl<'a> TextureLevels<'a> {
             },
             Err(_) => original.clone(),
         }
+    }
+}
+
+/// `(texture index, texCoord set, area factor of KHR_texture_transform's scale)` for every
+/// texture reference in a material.
+fn texture_infos(v: &Value, out: &mut Vec<(usize, usize, f64)>) {
+    match v {
+        Value::Object(map) => {
+            for (k, child) in map {
+                let index = child.get("index").and_then(Value::as_u64);
+                match index {
+                    Some(i) if k.ends_with("Texture") => {
+                        let t = child.pointer("/extensions/KHR_texture_transform");
+                        let set = t
+                            .and_then(|t| t.get("texCoord"))
+                            .or_else(|| child.get("texCoord"))
+                            .and_then(Value::as_u64)
+                            .unwrap_or(0);
+                        let s = t.and_then(|t| t.get("scale")).and_then(Value::as_array);
+                        let area = s.map_or(1.0, |s| {
+                            s.iter().filter_map(Value::as_f64).product::<f64>().abs()
+                        });
+                        out.push((i as usize, set as usize, area));
+                    }
+                    _ => texture_infos(child, out),
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|i| texture_infos(i, out)),
+        _ => {}
+    }
+}
+
+fn tri_area3(a: [f64; 3], b: [f64; 3], c: [f64; 3]) -> f64 {
+    let u = [b[0] - a[0], b[1] - a[1], b[2] - a[2]];
+    let v = [c[0] - a[0], c[1] - a[1], c[2] - a[2]];
+    let x = [
+        u[1] * v[2] - u[2] * v[1],
+        u[2] * v[0] - u[0] * v[2],
+        u[0] * v[1] - u[1] * v[0],
+    ];
+    0.5 * (x[0] * x[0] + x[1] * x[1] + x[2] * x[2]).sqrt()
+}
+
+/// Metres per texel of each source image at full size, estimated over the triangles
+/// that sample it: sqrt(surface area / (texture-space area × width × height)). `None`
+/// where no triangle samples the image or its size cannot be read.
+pub fn texel_sizes(
+    meshes: &[TriangleMesh],
+    src: &MaterialSource,
+    images: &[Option<ImageData>],
+) -> Vec<Option<f64>> {
+    let mut world = vec![0.0f64; images.len()];
+    let mut texture = vec![0.0f64; images.len()];
+    for mesh in meshes {
+        let Some(material) = mesh
+            .material
+            .and_then(|s| src.styles.get(s as usize))
+            .and_then(|s| s.material)
+            .and_then(|m| src.materials.get(m))
+        else {
+            continue;
+        };
+        let mut infos = Vec::new();
+        texture_infos(material, &mut infos);
+        for (tex, set, scale_area) in infos {
+            let Some(t) = src.textures.get(tex) else {
+                continue;
+            };
+            let name = format!("TEXCOORD_{set}");
+            let Some(uv) = mesh
+                .columns
+                .iter()
+                .find(|c| c.name == name && c.components == 2)
+            else {
+                continue;
+            };
+            let (mut a, mut u) = (0.0, 0.0);
+            for tri in mesh.indices.chunks_exact(3) {
+                let [i, j, k] = [tri[0] as usize, tri[1] as usize, tri[2] as usize];
+                a += tri_area3(mesh.positions[i], mesh.positions[j], mesh.positions[k]);
+                let p = |v: usize| [uv.values[2 * v] as f64, uv.values[2 * v + 1] as f64, 0.0];
+                u += tri_area3(p(i), p(j), p(k)) * scale_area;
+            }
+            for img in texture_images(t) {
+                if let Some(slot) = world.get_mut(img as usize) {
+                    *slot += a;
+                    texture[img as usize] += u;
+                }
+            }
+        }
+    }
+    images
+        .iter()
+        .enumerate()
+        .map(|(i, img)| {
+            let img = img.as_ref()?;
+            let (w, h) = ImageReader::new(Cursor::new(img.bytes.as_slice()))
+                .with_guessed_format()
+                .ok()?
+                .into_dimensions()
+                .ok()?;
+            let texels = texture[i] * w as f64 * h as f64;
+            (texels > 0.0 && world[i] > 0.0).then(|| (world[i] / texels).sqrt())
+        })
+        .collect()
+}
+
+/// How many halvings a tile with this geometric error and height above the leaves
+/// applies to an image with this full-size texel.
+pub fn halvings(texel_m: Option<f64>, error_m: f64, height: u32) -> u32 {
+    match texel_m {
+        Some(t) if t > 0.0 && error_m > 0.0 => {
+            let d = (error_m / (16.0 * t)).log2().floor();
+            if d <= 0.0 {
+                0
+            } else {
+                (d as u32).min(height)
+            }
+        }
+        Some(_) => 0,
+        None => height,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn halvings_follow_the_error() {
+        // 1 mm texels, 10 cm error: 100 mm / 16 = 6.25 mm allows two halvings (4 mm).
+        assert_eq!(halvings(Some(0.001), 0.1, 5), 2);
+        assert_eq!(halvings(Some(0.001), 0.1, 1), 1);
+        assert_eq!(halvings(Some(0.001), 0.01, 5), 0);
+        assert_eq!(halvings(Some(0.001), 0.0, 5), 0);
+        assert_eq!(halvings(None, 0.1, 3), 3);
+    }
+
+    #[test]
+    fn texture_transform_scale_and_set_are_read() {
+        let m = serde_json::json!({"pbrMetallicRoughness": {"baseColorTexture": {"index": 2, "texCoord": 1,
+            "extensions": {"KHR_texture_transform": {"scale": [30, -30]}}}},
+            "normalTexture": {"index": 0}});
+        let mut out = Vec::new();
+        texture_infos(&m, &mut out);
+        out.sort_by_key(|x| x.0);
+        assert_eq!(out, vec![(0, 0, 1.0), (2, 1, 900.0)]);
     }
 }
