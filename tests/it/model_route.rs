@@ -595,6 +595,27 @@ fn broken_models_fail_with_the_file_and_the_reason() {
     assert_eq!(o.code, 0, "{}", o.stderr);
     assert!(o.stderr.contains("missing.png"), "{}", o.stderr);
 
+    // Buffer and image as data URIs: read, and the image embedded.
+    use base64::Engine;
+    let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+    let mut png = Vec::new();
+    image::RgbImage::from_pixel(4, 4, image::Rgb([200, 30, 30]))
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .unwrap();
+    let mut d = doc.clone();
+    d["buffers"][0]["uri"] = json!(format!("data:application/octet-stream;base64,{}", b64(&bin)));
+    d["images"][0]["uri"] = json!(format!("data:image/png;base64,{}", b64(&png)));
+    let p = tmp.path().join("datauri.gltf");
+    std::fs::write(&p, serde_json::to_vec(&d).unwrap()).unwrap();
+    let (o, out) = run(&p, &pos);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let (_, tiles) = decode_model(&out);
+    assert_eq!(tiles[0].doc["images"][0]["mimeType"], json!("image/png"));
+    assert_eq!(
+        tiles[0].doc["materials"][0]["pbrMetallicRoughness"]["baseColorTexture"]["index"],
+        json!(0)
+    );
+
     // A buffer that escapes the model's folder is not read.
     let mut d = doc.clone();
     d["buffers"][0]["uri"] = json!("../../t.bin");
