@@ -603,7 +603,10 @@ fn broken_models_fail_with_the_file_and_the_reason() {
         .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
         .unwrap();
     let mut d = doc.clone();
-    d["buffers"][0]["uri"] = json!(format!("data:application/octet-stream;base64,{}", b64(&bin)));
+    d["buffers"][0]["uri"] = json!(format!(
+        "data:application/octet-stream;base64,{}",
+        b64(&bin)
+    ));
     d["images"][0]["uri"] = json!(format!("data:image/png;base64,{}", b64(&png)));
     let p = tmp.path().join("datauri.gltf");
     std::fs::write(&p, serde_json::to_vec(&d).unwrap()).unwrap();
