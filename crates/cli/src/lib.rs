@@ -4,6 +4,7 @@
 
 mod convert;
 mod progress_view;
+mod serve;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -21,8 +22,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Convert LAS/LAZ point clouds into a 3D Tiles tileset
-    Convert(convert::ConvertArgs),
+    /// Convert point clouds, glTF models, GeoTIFF imagery or DEMs into tiles
+    Convert(Box<convert::ConvertArgs>),
+    /// Run the Cesium-ion-style server: assets, uploads, conversion jobs, tokens, tiles
+    Serve(serve::ServeArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -35,6 +38,7 @@ pub fn main() -> ExitCode {
         }
     };
     match cli.command {
-        Command::Convert(args) => convert::run(args),
+        Command::Convert(args) => convert::run(*args),
+        Command::Serve(args) => serve::run(args),
     }
 }

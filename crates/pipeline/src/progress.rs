@@ -80,13 +80,15 @@ impl Progress {
         }
     }
 
-    pub(crate) fn enter(&self, stage: Stage) {
+    /// Enter `stage` (runners other than the pipeline's own, e.g. a server's scripted
+    /// test runner, publish through these too).
+    pub fn enter(&self, stage: Stage) {
         self.stage.store(stage_code(stage), Ordering::Relaxed);
         self.raise(stage, 0, 1);
     }
 
     /// Move within `stage` to `done` of `total` (never backwards).
-    pub(crate) fn raise(&self, stage: Stage, done: u64, total: u64) {
+    pub fn raise(&self, stage: Stage, done: u64, total: u64) {
         let (a, b) = stage_span(stage);
         let frac = if total == 0 {
             1.0
@@ -114,7 +116,7 @@ impl Progress {
         self.tiles_written.fetch_add(1, Ordering::Relaxed);
     }
 
-    pub(crate) fn finish(&self) {
+    pub fn finish(&self) {
         self.stage.store(stage_code(Stage::Done), Ordering::Relaxed);
         self.raise(Stage::Done, 1, 1);
     }

@@ -1,0 +1,145 @@
+//! `tessera serve`: the ion-style server on one address, state under `--data`.
+
+use clap::{Args, ValueEnum};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use tessera_server::jobs::PipelineRunner;
+use tessera_server::{AuthMode, Config};
+
+#[derive(Clone, Copy, ValueEnum)]
+enum AuthArg {
+    /// Every request acts as the local account (default on loopback addresses)
+    Disabled,
+    /// API calls need a token; tiles need an endpoint token
+    Token,
+}
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// Address to listen on
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    addr: SocketAddr,
+    /// Folder for the database, uploads and tiles
+    #[arg(long, default_value = "tessera-data")]
+    data: PathBuf,
+    /// Authentication (default: disabled on loopback, token elsewhere or when
+    /// TESSERA_ADMIN_TOKEN is set)
+    #[arg(long, value_enum)]
+    auth: Option<AuthArg>,
+    /// Allow --auth disabled on a non-loopback address
+    #[arg(long)]
+    allow_insecure_remote: bool,
+    /// Base URL clients use to reach this server (default: from each request's Host)
+    #[arg(long, value_name = "URL")]
+    public_url: Option<String>,
+    /// Worker threads for conversion jobs (default: all cores)
+    #[arg(long, value_name = "N")]
+    threads: Option<usize>,
+}
+
+pub fn run(args: ServeArgs) -> ExitCode {
+    let admin_env = std::env::var("TESSERA_ADMIN_TOKEN")
+        .ok()
+        .filter(|t| !t.is_empty());
+    let auth = match (args.auth, &admin_env) {
+        (Some(AuthArg::Disabled), _) => AuthMode::Disabled,
+        (Some(AuthArg::Token), _) | (None, Some(_)) => AuthMode::Token,
+        (None, None) if args.addr.ip().is_loopback() => AuthMode::Disabled,
+        (None, None) => AuthMode::Token,
+    };
+    if auth == AuthMode::Disabled && !args.addr.ip().is_loopback() && !args.allow_insecure_remote {
+        eprintln!(
+            "error: --auth disabled on {} would let anyone on the network read and change every asset; use --auth token, or pass --allow-insecure-remote",
+            args.addr
+        );
+        return ExitCode::from(2);
+    }
+    let mut config = Config::new(args.data.clone(), auth);
+    config.public_url = args.public_url.clone();
+    config.admin_token = admin_env;
+    let (state, new_admin) = match tessera_server::open_state(config) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(3);
+        }
+    };
+    if let Some(t) = new_admin {
+        eprintln!(
+            "admin token (shown once; also in {}):\n{t}",
+            args.data.join("admin-token.txt").display()
+        );
+    }
+    let runner = match PipelineRunner::new(args.threads) {
+        Ok(r) => Arc::new(r),
+        Err(e) => {
+            eprintln!("error: cannot start worker threads: {e}");
+            return ExitCode::from(3);
+        }
+    };
+    let worker = match tessera_server::start_worker(&state, runner) {
+        Ok(w) => w,
+        Err(e) => {
+            eprintln!("error: cannot start the job thread: {e}");
+            return ExitCode::from(3);
+        }
+    };
+    let rt = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(3);
+        }
+    };
+    let app = tessera_server::router(state.clone());
+    let served = rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind(args.addr).await?;
+        let mode = match auth {
+            AuthMode::Disabled => "auth disabled",
+            AuthMode::Token => "token auth",
+        };
+        eprintln!(
+            "tessera {} serving http://{} ({mode}; data in {})",
+            env!("CARGO_PKG_VERSION"),
+            listener.local_addr()?,
+            args.data.display()
+        );
+        axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+    });
+    // Running jobs are cancelled and start again from scratch on the next start.
+    state.jobs.shutdown();
+    let _ = worker.join();
+    match served {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {}: {e}", args.addr);
+            ExitCode::from(3)
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    eprintln!("shutting down: finishing requests, stopping the current job");
+}
