@@ -6,5 +6,6 @@ mod helpers;
 mod imagery_route;
 mod las_route;
 mod model_route;
+mod server_routes;
 mod terrain_route;
 mod tiff_writer;

@@ -61,6 +61,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/assets/{id}/", get(crate::tiles::serve_root))
         .route("/assets/{id}/{*path}", get(crate::tiles::serve))
         .route_service(&format!("/{BUCKET}"), s3.clone())
+        .route_service(&format!("/{BUCKET}/"), s3.clone())
         .route_service(&format!("/{BUCKET}/{{*key}}"), s3)
         .fallback(not_found)
         .layer(middleware::from_fn(cors))
