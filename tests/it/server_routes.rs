@@ -381,6 +381,89 @@ async fn direct_upload_flow_serves_tiles() {
         .await
         .json();
     assert_eq!(an["sourceBytes"], 1000);
+    // Archives: a zip of the served tree, downloadable in ranges; a .3tz for 3D Tiles.
+    assert_eq!(a["archivable"], true);
+    for format in ["ZIP", "3TZ"] {
+        let r = call(
+            app,
+            Method::POST,
+            "/v1/assets/1000/archives",
+            &[("content-type", "application/json")],
+            json!({"format": format}).to_string().into_bytes(),
+        )
+        .await;
+        assert_eq!(
+            r.status,
+            StatusCode::OK,
+            "{}",
+            String::from_utf8_lossy(&r.body)
+        );
+        let aid = r.json()["id"].as_i64().unwrap();
+        assert_eq!(r.json()["status"], "NOT_STARTED");
+        let mut done = Value::Null;
+        for _ in 0..200 {
+            done = call(
+                app,
+                Method::GET,
+                &format!("/v1/assets/1000/archives/{aid}"),
+                &[],
+                vec![],
+            )
+            .await
+            .json();
+            if done["status"] == "COMPLETE" {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(done["status"], "COMPLETE");
+        let dl = call(
+            app,
+            Method::GET,
+            &format!("/v1/assets/1000/archives/{aid}/download"),
+            &[],
+            vec![],
+        )
+        .await;
+        assert_eq!(dl.status, StatusCode::OK);
+        assert_eq!(
+            dl.body.len() as u64,
+            done["bytesArchived"].as_u64().unwrap()
+        );
+        let mut z = zip::ZipArchive::new(std::io::Cursor::new(dl.body.clone())).unwrap();
+        assert!(z.by_name("tileset.json").is_ok());
+        if format == "3TZ" {
+            assert!(z.by_name("@3dtilesIndex1@").is_ok());
+        }
+        let part = call(
+            app,
+            Method::GET,
+            &format!("/v1/assets/1000/archives/{aid}/download"),
+            &[("range", "bytes=0-9")],
+            vec![],
+        )
+        .await;
+        assert_eq!(part.status, StatusCode::PARTIAL_CONTENT);
+        assert_eq!(part.body, dl.body[..10]);
+    }
+    assert_eq!(
+        call(app, Method::GET, "/v1/assets/1000/archives", &[], vec![])
+            .await
+            .json()["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    let bad = call(
+        app,
+        Method::POST,
+        "/v1/assets/1000/archives",
+        &[],
+        br#"{"format":"TAR"}"#.to_vec(),
+    )
+    .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
     // Patch, then delete.
     let r = call(
         app,
@@ -1639,4 +1722,129 @@ async fn upload_tutorial_with_the_aws_sdk_for_every_source_type() {
         .as_str()
         .unwrap()
         .contains("inputCrs"));
+}
+
+/// One HTTP/1.1 request over a plain socket: (status, body).
+fn raw_http(addr: &str, method: &str, path: &str, body: &[u8]) -> (u16, Vec<u8>) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(body).unwrap();
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).unwrap();
+    let split = out.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let status = std::str::from_utf8(&out[9..12]).unwrap().parse().unwrap();
+    (status, out[split + 4..].to_vec())
+}
+
+fn spawn_server(addr: &str, data: &std::path::Path) -> std::process::Child {
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args([
+            "serve",
+            "--addr",
+            addr,
+            "--data",
+            data.to_str().unwrap(),
+            "--threads",
+            "2",
+        ])
+        .env_remove("TESSERA_ADMIN_TOKEN")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    for _ in 0..200 {
+        if std::net::TcpStream::connect(addr).is_ok() {
+            return child;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    panic!("tessera serve did not start on {addr}");
+}
+
+/// `kill -9` while a conversion runs, start again: the asset completes, the upload is
+/// still there, nothing half-written is served.
+#[test]
+fn kill_9_during_a_conversion_then_restart_completes_the_asset() {
+    let Some(samples) = samples() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut child = spawn_server(&addr, dir.path());
+    let body =
+        json!({"name": "world", "type": "IMAGERY", "options": {"sourceType": "RASTER_IMAGERY"}});
+    let (st, c) = raw_http(&addr, "POST", "/v1/assets", body.to_string().as_bytes());
+    assert_eq!(st, 200);
+    let id = serde_json::from_slice::<Value>(&c).unwrap()["assetMetadata"]["id"]
+        .as_i64()
+        .unwrap();
+    let tif = std::fs::read(samples.join("geotiff/imagery/cog_world.tif")).unwrap();
+    assert_eq!(
+        raw_http(
+            &addr,
+            "PUT",
+            &format!("/v1/assets/{id}/files/cog_world.tif"),
+            &tif
+        )
+        .0,
+        201
+    );
+    assert_eq!(
+        raw_http(
+            &addr,
+            "POST",
+            &format!("/v1/assets/{id}/uploadComplete"),
+            b"{}"
+        )
+        .0,
+        204
+    );
+    let status = |addr: &str| {
+        serde_json::from_slice::<Value>(&raw_http(addr, "GET", &format!("/v1/assets/{id}"), b"").1)
+            .unwrap()
+    };
+    let mut seen = Value::Null;
+    for _ in 0..2000 {
+        seen = status(&addr);
+        if seen["status"] == "IN_PROGRESS" && seen["percentComplete"].as_u64().unwrap() > 2 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(seen["status"], "IN_PROGRESS", "{seen}");
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let mut child = spawn_server(&addr, dir.path());
+    let mut last = Value::Null;
+    for _ in 0..6000 {
+        last = status(&addr);
+        if ["COMPLETE", "DATA_ERROR", "ERROR"].contains(&last["status"].as_str().unwrap()) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(last["status"], "COMPLETE", "{last}");
+    assert!(dir
+        .path()
+        .join(format!("sources/{id}/cog_world.tif"))
+        .exists());
+    let (st, xml) = raw_http(
+        &addr,
+        "GET",
+        &format!("/assets/{id}/tilemapresource.xml"),
+        b"",
+    );
+    assert_eq!(st, 200);
+    assert!(String::from_utf8_lossy(&xml).contains("<TileMap"));
+    let _ = child.kill();
+    let _ = child.wait();
 }

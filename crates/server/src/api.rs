@@ -53,7 +53,18 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .route("/v1/assets/{id}/analysis", post(analysis))
         .route("/v1/assets/{id}/graphics", get(graphics))
-        .route("/v1/assets/{id}/archives", any(archives_unsupported))
+        .route(
+            "/v1/assets/{id}/archives",
+            get(crate::archives::list).post(crate::archives::create),
+        )
+        .route(
+            "/v1/assets/{id}/archives/{archive}",
+            get(crate::archives::get).delete(crate::archives::delete),
+        )
+        .route(
+            "/v1/assets/{id}/archives/{archive}/download",
+            get(crate::archives::download),
+        )
         .route("/v1/assets/{id}/exports", any(exports_unsupported))
         .nest("/v2/tokens", tokens.clone())
         .nest("/v1/tokens", tokens)
@@ -203,7 +214,12 @@ pub fn token_principal(state: &AppState, token: &str) -> Option<Principal> {
 }
 
 /// The principal, which must hold `scope` and pass its URL restriction.
-fn require(state: &AppState, uri: &Uri, headers: &HeaderMap, scope: &str) -> ApiResult<Principal> {
+pub fn require(
+    state: &AppState,
+    uri: &Uri,
+    headers: &HeaderMap,
+    scope: &str,
+) -> ApiResult<Principal> {
     let p = principal(state, uri, headers)?;
     check_urls(&p, headers)?;
     if !p.has(scope) {
@@ -312,7 +328,13 @@ async fn app_data(State(s): St) -> Json<wire::AppData> {
         attribution: "",
         server_name: "tessera",
         server_version: env!("CARGO_PKG_VERSION"),
-        extensions: vec!["direct-upload", "processing-errors", "analysis", "graphics"],
+        extensions: vec![
+            "direct-upload",
+            "processing-errors",
+            "archives",
+            "analysis",
+            "graphics",
+        ],
     })
 }
 
@@ -351,7 +373,11 @@ async fn defaults(State(s): St, uri: Uri, headers: HeaderMap) -> ApiResult<Json<
     }))
 }
 
-async fn geocode(State(s): St, uri: Uri, headers: HeaderMap) -> ApiResult<Json<Value>> {
+async fn geocode(
+    State(s): St,
+    uri: Uri,
+    headers: HeaderMap,
+) -> ApiResult<Json<wire::FeatureCollection>> {
     require(&s, &uri, &headers, "geocode")?;
     if !query_pairs(&uri)
         .iter()
@@ -359,9 +385,11 @@ async fn geocode(State(s): St, uri: Uri, headers: HeaderMap) -> ApiResult<Json<V
     {
         return Err(ApiError::bad_request("the text parameter is required"));
     }
-    Ok(Json(
-        json!({"type": "FeatureCollection", "features": [], "attributions": []}),
-    ))
+    Ok(Json(wire::FeatureCollection {
+        type_: "FeatureCollection",
+        features: Vec::new(),
+        attributions: Vec::new(),
+    }))
 }
 
 // ---------------------------------------------------------------- assets
@@ -392,7 +420,7 @@ fn to_wire(s: &AppState, a: &AssetRow, full: bool) -> wire::Asset {
         } else {
             percent.min(99)
         },
-        archivable: false,
+        archivable: a.status == Status::Complete,
         exportable: false,
         options: Some(a.options.clone()),
         processing: Some(stage.map(|stage| wire::Processing {
@@ -701,7 +729,7 @@ fn normalise_options(type_: &str, options: &Value) -> ApiResult<Value> {
             .map_err(|e| ApiError::bad_request(format!("options.inputCrs: {e}")))?;
     }
     if let Some(pos) = o.get(option::POSITION) {
-        if !pos.is_null() && crate::jobs::parse_position(pos).is_none() {
+        if !pos.is_null() && wire::position(pos).is_none() {
             return Err(ApiError::bad_request(
                 "options.position must be [longitude, latitude, height] or {longitude, latitude, height}",
             ));
@@ -867,8 +895,19 @@ async fn delete_asset(
     let p = require(&s, &uri, &headers, "assets:write")?;
     let id = parse_id(&id, &uri)?;
     visible(&s, &p, id, &uri)?;
+    for a in s.store.archives(id)? {
+        let ext = if a.format == "3TZ" { "3tz" } else { "zip" };
+        let _ = tokio::fs::remove_file(
+            s.config
+                .data_dir
+                .join("archives")
+                .join(format!("{}.{ext}", a.id)),
+        )
+        .await;
+    }
     s.store.delete_asset(id)?;
     s.jobs.cancel(id);
+    discard_multipart(&s.config.data_dir, id);
     let _ = tokio::fs::remove_dir_all(s.layout.sources(id)).await;
     let _ = tokio::fs::remove_dir_all(s.layout.output(id)).await;
     Ok(StatusCode::NO_CONTENT)
@@ -900,6 +939,7 @@ async fn upload_complete(
         )));
     }
     s.store.close_sessions(id)?;
+    discard_multipart(&s.config.data_dir, id);
     a.status = Status::NotStarted;
     a.stage = Some("QUEUED".into());
     a.bytes = crate::util::dir_size(&s.layout.sources(id));
@@ -908,12 +948,26 @@ async fn upload_complete(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Unfinished multipart uploads of an asset are dropped when its upload ends.
+fn discard_multipart(data_dir: &std::path::Path, id: i64) {
+    let prefix = format!("sources/{id}/");
+    let Ok(entries) = std::fs::read_dir(data_dir.join("multipart")) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let key = std::fs::read_to_string(e.path().join("key")).unwrap_or_default();
+        if key.lines().nth(1).is_some_and(|k| k.starts_with(&prefix)) {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+}
+
 async fn new_upload_location(
     State(s): St,
     UrlPath(id): UrlPath<String>,
     uri: Uri,
     headers: HeaderMap,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<wire::NewUploadLocation>> {
     let p = require(&s, &uri, &headers, "assets:write")?;
     let id = parse_id(&id, &uri)?;
     let a = visible(&s, &p, id, &uri)?;
@@ -923,9 +977,9 @@ async fn new_upload_location(
         )));
     }
     let session = new_session(&s, id)?;
-    Ok(Json(
-        json!({"uploadLocation": upload_location(&s, &headers, &session)}),
-    ))
+    Ok(Json(wire::NewUploadLocation {
+        upload_location: upload_location(&s, &headers, &session),
+    }))
 }
 
 /// Markdown attribution as escaped HTML.
@@ -1083,7 +1137,12 @@ async fn put_file(
     } else {
         StatusCode::CREATED
     };
-    Ok((status, Json(json!({"path": rel, "bytes": bytes}))).into_response())
+    let entry = wire::FileEntry {
+        path: rel.to_string(),
+        bytes,
+        date_added: None,
+    };
+    Ok((status, Json(entry)).into_response())
 }
 
 async fn delete_file(
@@ -1160,14 +1219,6 @@ async fn graphics(
             },
         }],
     }))
-}
-
-async fn archives_unsupported() -> ApiError {
-    ApiError::new(
-        StatusCode::NOT_IMPLEMENTED,
-        "NotImplemented",
-        "archives are not available in this version; the served tree is under the data folder's assets/{id}/",
-    )
 }
 
 async fn exports_unsupported() -> ApiError {

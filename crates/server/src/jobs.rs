@@ -5,7 +5,6 @@
 use crate::store::{AssetRow, Status, Store};
 use crate::util::{dir_size, now_rfc3339};
 use crate::wire::{option, ProcessingError, ProcessingWarning};
-use serde_json::Value;
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -353,22 +352,6 @@ fn ext_of(p: &Path) -> String {
         .to_ascii_lowercase()
 }
 
-/// `[lon, lat, h]` or `{longitude, latitude, height}`.
-pub fn parse_position(v: &Value) -> Option<[f64; 3]> {
-    match v {
-        Value::Array(a) if a.len() == 3 => {
-            let n: Vec<f64> = a.iter().filter_map(Value::as_f64).collect();
-            (n.len() == 3).then(|| [n[0], n[1], n[2]])
-        }
-        Value::Object(o) => Some([
-            o.get("longitude")?.as_f64()?,
-            o.get("latitude")?.as_f64()?,
-            o.get("height").and_then(Value::as_f64).unwrap_or(0.0),
-        ]),
-        _ => None,
-    }
-}
-
 /// Run one asset's job; `Ok` gives the report and the endpoint's entry file.
 fn process(
     asset: &AssetRow,
@@ -441,7 +424,7 @@ fn process(
         ("3DTILES", "3D_MODEL" | "3D_CAPTURE") => {
             spec.target = Target::Tiles3d;
             spec.inputs = vec![inputs[0].clone()];
-            spec.model.position = parse_position(&asset.options[option::POSITION]);
+            spec.model.position = crate::wire::position(&asset.options[option::POSITION]);
             entry = "tileset.json".to_string();
         }
         ("TERRAIN", "RASTER_TERRAIN") => {
@@ -526,18 +509,5 @@ mod tests {
         );
         assert_eq!(m, "dem/a.tif: no georeferencing");
         assert_eq!(f.as_deref(), Some("dem/a.tif"));
-    }
-
-    #[test]
-    fn positions_in_both_shapes() {
-        assert_eq!(
-            parse_position(&serde_json::json!([1.0, 2.0, 3.0])),
-            Some([1.0, 2.0, 3.0])
-        );
-        assert_eq!(
-            parse_position(&serde_json::json!({"longitude": 1, "latitude": 2})),
-            Some([1.0, 2.0, 0.0])
-        );
-        assert_eq!(parse_position(&serde_json::json!("x")), None);
     }
 }

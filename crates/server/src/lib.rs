@@ -7,6 +7,7 @@
 //! the pipeline's loop. Only `wire.rs` knows ion's JSON field names.
 
 mod api;
+mod archives;
 pub mod auth;
 pub mod jobs;
 mod s3;
@@ -20,7 +21,6 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use jobs::{JobRunner, Jobs, Layout};
-use serde_json::json;
 use std::path::PathBuf;
 use std::sync::Arc;
 use store::Store;
@@ -127,7 +127,11 @@ impl From<store::StoreError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = json!({"code": self.code, "message": self.message}).to_string();
+        let body = serde_json::to_string(&wire::ErrorBody {
+            code: self.code,
+            message: &self.message,
+        })
+        .unwrap_or_default();
         let mut headers = HeaderMap::new();
         headers.insert(
             axum::http::header::CONTENT_TYPE,
@@ -141,7 +145,7 @@ impl IntoResponse for ApiError {
 /// the default and admin tokens (the admin token is returned when it was just created,
 /// so the caller can show it once), and re-queue jobs a previous process left running.
 pub fn open_state(config: Config) -> Result<(Arc<AppState>, Option<String>), String> {
-    for d in ["sources", "assets", "work"] {
+    for d in ["sources", "assets", "work", "archives"] {
         std::fs::create_dir_all(config.data_dir.join(d))
             .map_err(|e| format!("{}: {e}", config.data_dir.join(d).display()))?;
     }

@@ -73,6 +73,16 @@ pub struct AssetRow {
     pub entry: String,
 }
 
+/// An export of an asset's served tree.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ArchiveRow {
+    pub id: i64,
+    pub asset_id: i64,
+    pub format: String,
+    pub status: String,
+    pub bytes: u64,
+}
+
 /// Per-asset S3 credentials.
 #[derive(Debug, Clone, PartialEq)]
 pub struct UploadSession {
@@ -113,6 +123,10 @@ CREATE TABLE IF NOT EXISTS tokens (
   id TEXT NOT NULL UNIQUE, name TEXT NOT NULL, token TEXT NOT NULL,
   date_added TEXT NOT NULL, date_modified TEXT NOT NULL, date_last_used TEXT,
   scopes TEXT NOT NULL, asset_ids TEXT, allowed_urls TEXT, is_default INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS archives (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, asset_id INTEGER NOT NULL, format TEXT NOT NULL,
+  status TEXT NOT NULL, bytes INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS upload_sessions (
   access_key TEXT PRIMARY KEY, secret TEXT NOT NULL, session_token TEXT NOT NULL,
@@ -289,6 +303,7 @@ impl Store {
     pub fn delete_asset(&self, id: i64) -> Result<bool, StoreError> {
         self.with(|c| {
             c.execute("DELETE FROM upload_sessions WHERE asset_id = ?1", [id])?;
+            c.execute("DELETE FROM archives WHERE asset_id = ?1", [id])?;
             c.execute("DELETE FROM assets WHERE id = ?1", [id])
                 .map(|n| n > 0)
         })
@@ -395,6 +410,52 @@ impl Store {
                 },
             )
             .optional()
+        })
+    }
+
+    pub fn insert_archive(&self, asset_id: i64, format: &str) -> Result<i64, StoreError> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO archives (asset_id, format, status) VALUES (?1, ?2, 'NOT_STARTED')",
+                params![asset_id, format],
+            )?;
+            Ok(c.last_insert_rowid())
+        })
+    }
+
+    pub fn set_archive(&self, id: i64, status: &str, bytes: u64) -> Result<(), StoreError> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE archives SET status = ?2, bytes = ?3 WHERE id = ?1",
+                params![id, status, bytes as i64],
+            )
+            .map(|_| ())
+        })
+    }
+
+    /// `(id, asset_id, format, status, bytes)` of an asset's archives, oldest first.
+    pub fn archives(&self, asset_id: i64) -> Result<Vec<ArchiveRow>, StoreError> {
+        self.with(|c| {
+            let mut st = c.prepare(
+                "SELECT id, asset_id, format, status, bytes FROM archives WHERE asset_id = ?1 ORDER BY id",
+            )?;
+            let rows = st.query_map([asset_id], |r| {
+                Ok(ArchiveRow {
+                    id: r.get(0)?,
+                    asset_id: r.get(1)?,
+                    format: r.get(2)?,
+                    status: r.get(3)?,
+                    bytes: r.get::<_, i64>(4)?.max(0) as u64,
+                })
+            })?;
+            rows.collect()
+        })
+    }
+
+    pub fn delete_archive(&self, id: i64) -> Result<bool, StoreError> {
+        self.with(|c| {
+            c.execute("DELETE FROM archives WHERE id = ?1", [id])
+                .map(|n| n > 0)
         })
     }
 

@@ -171,6 +171,21 @@ async fn send_file(
             .map_err(ApiError::internal)?;
         return Ok((StatusCode::OK, h, Body::from(plain)).into_response());
     }
+    set(&mut h, header::ACCEPT_RANGES, "bytes");
+    if let Some(r) = headers.get(header::RANGE).and_then(|v| v.to_str().ok()) {
+        let len = bytes.len() as u64;
+        let Some((start, end)) = crate::archives::byte_range(r, len) else {
+            set(&mut h, header::CONTENT_RANGE, &format!("bytes */{len}"));
+            return Ok((StatusCode::RANGE_NOT_SATISFIABLE, h).into_response());
+        };
+        set(
+            &mut h,
+            header::CONTENT_RANGE,
+            &format!("bytes {start}-{end}/{len}"),
+        );
+        let part = bytes[start as usize..=end as usize].to_vec();
+        return Ok((StatusCode::PARTIAL_CONTENT, h, Body::from(part)).into_response());
+    }
     Ok((StatusCode::OK, h, Body::from(bytes)).into_response())
 }
 
@@ -233,7 +248,9 @@ pub fn estimate(a: &AssetRow, files: &[PathBuf], source_bytes: u64) -> Estimate 
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1) as f64;
-    let source_type = a.options["sourceType"].as_str().unwrap_or("");
+    let source_type = a.options[crate::wire::option::SOURCE_TYPE]
+        .as_str()
+        .unwrap_or("");
     let ext = |f: &PathBuf| {
         f.extension()
             .and_then(|e| e.to_str())

@@ -279,3 +279,70 @@ pub struct GraphicsAuth {
     pub key: &'static str,
     pub value: String,
 }
+
+/// An archive (export) of an asset.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Archive {
+    pub id: i64,
+    pub asset_id: i64,
+    pub format: String,
+    pub status: String,
+    pub bytes_archived: u64,
+}
+
+/// `POST /v1/assets/{id}/archives` body.
+#[derive(Debug, Deserialize)]
+pub struct CreateArchive {
+    pub format: Option<Value>,
+}
+
+/// `POST /v1/assets/{id}/uploadLocation` answer.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NewUploadLocation {
+    pub upload_location: UploadLocation,
+}
+
+/// The geocoder's empty answer.
+#[derive(Debug, Serialize)]
+pub struct FeatureCollection {
+    #[serde(rename = "type")]
+    pub type_: &'static str,
+    pub features: Vec<Value>,
+    pub attributions: Vec<Value>,
+}
+
+/// `options.position`: `[lon, lat, h]` or `{longitude, latitude, height}`.
+pub fn position(v: &Value) -> Option<[f64; 3]> {
+    match v {
+        Value::Array(a) if a.len() == 3 => {
+            let n: Vec<f64> = a.iter().filter_map(Value::as_f64).collect();
+            (n.len() == 3).then(|| [n[0], n[1], n[2]])
+        }
+        Value::Object(o) => Some([
+            o.get("longitude")?.as_f64()?,
+            o.get("latitude")?.as_f64()?,
+            o.get("height").and_then(Value::as_f64).unwrap_or(0.0),
+        ]),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_in_both_shapes() {
+        assert_eq!(
+            position(&serde_json::json!([1.0, 2.0, 3.0])),
+            Some([1.0, 2.0, 3.0])
+        );
+        assert_eq!(
+            position(&serde_json::json!({"longitude": 1, "latitude": 2})),
+            Some([1.0, 2.0, 0.0])
+        );
+        assert_eq!(position(&serde_json::json!("x")), None);
+    }
+}
