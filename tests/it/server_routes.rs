@@ -1743,7 +1743,7 @@ fn raw_http(addr: &str, method: &str, path: &str, body: &[u8]) -> (u16, Vec<u8>)
 }
 
 fn spawn_server(addr: &str, data: &std::path::Path) -> std::process::Child {
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_tessera"))
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tessera"))
         .args([
             "serve",
             "--addr",
@@ -1764,6 +1764,8 @@ fn spawn_server(addr: &str, data: &std::path::Path) -> std::process::Child {
         }
         std::thread::sleep(Duration::from_millis(25));
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("tessera serve did not start on {addr}");
 }
 
