@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used)] // a test fails by panicking
 
 mod bad_input;
+mod citygml_reader;
 mod helpers;
 mod imagery_route;
 mod las_route;

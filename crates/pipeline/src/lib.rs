@@ -8,6 +8,7 @@
 //! from internal faults and cancellation.
 //! Must not know: terminals, HTTP, tokio. Runs on the caller's rayon pool; never prints.
 
+pub mod citygml;
 mod detect;
 pub mod encode;
 pub mod error;
