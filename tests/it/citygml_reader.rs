@@ -3,7 +3,7 @@
 
 use crate::helpers::samples;
 use std::collections::BTreeMap;
-use tessera_pipeline::citygml::read_city_objects;
+use tessera_pipeline::citygml::{crs_from_srs_name, read_city_objects, triangulate};
 
 /// (file under citygml/, expected objects per class, srsName).
 type Case<'a> = (&'a str, &'a [(&'a str, usize)], &'a str);
@@ -74,6 +74,9 @@ fn every_citygml_sample_reads_with_its_object_counts() {
         let f = std::io::BufReader::new(std::fs::File::open(&path).unwrap());
         let mut by_class: BTreeMap<String, usize> = BTreeMap::new();
         let mut polygons = 0;
+        let mut triangles = 0;
+        let mut flat = 0;
+        let mut ec = earcut::Earcut::new();
         let stats = read_city_objects(f, |o| {
             *by_class.entry(o.class.clone()).or_default() += 1;
             for p in &o.polygons {
@@ -85,6 +88,12 @@ fn every_citygml_sample_reads_with_its_object_counts() {
                     .all(|c| c.iter().all(|v| v.is_finite())));
             }
             polygons += o.polygons.len();
+            for p in &o.polygons {
+                match triangulate(p, &mut ec) {
+                    Some(t) => triangles += t.indices.len() / 3,
+                    None => flat += 1,
+                }
+            }
         })
         .unwrap_or_else(|e| panic!("{file}: {e}"));
         let expected: BTreeMap<String, usize> =
@@ -97,6 +106,14 @@ fn every_citygml_sample_reads_with_its_object_counts() {
         assert_eq!(main, expected, "{file}: all classes {by_class:?}");
         assert!(polygons > 0, "{file}: no polygons");
         assert_eq!(stats.srs_name.as_deref(), Some(*srs), "{file}");
+        let crs = crs_from_srs_name(srs).unwrap();
+        tessera_proj::crs_info(crs.definition())
+            .unwrap_or_else(|e| panic!("{file}: {srs} → {}: {e}", crs.definition()));
+        assert!(triangles >= polygons - flat, "{file}");
+        assert!(
+            flat * 100 <= polygons,
+            "{file}: {flat} of {polygons} polygons have no area"
+        );
     }
     // The Lyon house declares no CRS at all.
     let f = std::io::BufReader::new(
