@@ -46,7 +46,7 @@ pub struct Triangulated {
 pub fn triangulate(p: &Polygon, earcut: &mut Earcut<f64>) -> Option<Triangulated> {
     let n = newell(&p.exterior);
     let len = dot(n, n).sqrt();
-    if !(len > 1e-12) {
+    if len.is_nan() || len <= 1e-12 {
         return None;
     }
     let normal = [n[0] / len, n[1] / len, n[2] / len];
