@@ -123,3 +123,95 @@ fn every_citygml_sample_reads_with_its_object_counts() {
     assert_eq!(stats.srs_name, None);
     assert_eq!(stats.objects, 2);
 }
+
+/// City objects become meshes where PROJ puts them: every vertex of the chosen LoD
+/// within 1 cm of PROJ's own transform of the source coordinates (axis order included),
+/// one feature per city object.
+#[test]
+fn city_meshes_land_where_proj_puts_the_source() {
+    let Some(s) = samples() else { return };
+    use tessera_pipeline::citygml::city_meshes;
+    let cases = [
+        // (file, source axis order is latitude first, objects)
+        ("plateau-tokyo-53395404_bldg_6697_op.gml", true, 657),
+        (
+            "plateau-yokosuka/udx/bldg/52397519_bldg_6697_op.gml",
+            true,
+            15,
+        ),
+        (
+            "fzk-haus-citygml1/FZK-House-LoD2-KIT-IAI-KHH-V2.gml",
+            false,
+            1,
+        ),
+        ("delft-lod1-citygml2.xml", false, 3),
+    ];
+    for (file, lat_first, count) in cases {
+        let path = s.join("citygml").join(file);
+        let mut objects = Vec::new();
+        let stats = read_city_objects(
+            std::io::BufReader::new(std::fs::File::open(&path).unwrap()),
+            |o| objects.push(o),
+        )
+        .unwrap();
+        let srs = stats.srs_name.clone().unwrap();
+        let crs = crs_from_srs_name(&srs).unwrap();
+        let first = objects
+            .iter()
+            .find(|o| !o.polygons.is_empty())
+            .unwrap()
+            .clone();
+        let top = first.polygons.iter().filter_map(|p| p.lod).max();
+        let mut src: Vec<[f64; 3]> = first
+            .polygons
+            .iter()
+            .filter(|p| p.lod.is_none() || p.lod == top)
+            .flat_map(|p| {
+                p.exterior
+                    .iter()
+                    .chain(p.interiors.iter().flatten())
+                    .copied()
+            })
+            .map(|p| if lat_first { [p[1], p[0], p[2]] } else { p })
+            .collect();
+        if lat_first {
+            assert!(
+                (120.0..150.0).contains(&src[0][0]) && (30.0..40.0).contains(&src[0][1]),
+                "{file}: {:?}",
+                src[0]
+            );
+        }
+        let warnings = tessera_pipeline::Warnings::default();
+        let city = city_meshes(&path, objects, &crs, &srs, None, None, &warnings).unwrap();
+        assert_eq!(city.features.len(), count, "{file}");
+        tessera_proj::Transformer::new(crs.definition(), "EPSG:4978")
+            .unwrap()
+            .transform(&mut src)
+            .unwrap();
+        let fid = city
+            .features
+            .iter()
+            .position(|f| f.gml_id == first.gml_id)
+            .unwrap() as f32;
+        let mesh = city
+            .meshes
+            .iter()
+            .find(|m| m.columns[0].values[0] == fid)
+            .unwrap();
+        let ecef: Vec<[f64; 3]> = mesh
+            .positions
+            .iter()
+            .map(|p| city.frame.to_ecef(*p))
+            .collect();
+        for e in &src {
+            let d = ecef
+                .iter()
+                .map(|p| {
+                    ((p[0] - e[0]).powi(2) + (p[1] - e[1]).powi(2) + (p[2] - e[2]).powi(2)).sqrt()
+                })
+                .fold(f64::MAX, f64::min);
+            assert!(d < 0.01, "{file}: a vertex is {d} m from PROJ's position");
+        }
+        assert!(mesh.is_consistent());
+    }
+}
