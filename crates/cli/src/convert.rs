@@ -347,17 +347,10 @@ fn imagery_options(args: &ConvertArgs) -> Result<ImageryOptions, ExitCode> {
     };
     let scale = match &args.scale {
         None => None,
-        Some(s) => {
-            let v: Vec<f64> = s
-                .split(',')
-                .map(|p| p.trim().parse::<f64>())
-                .collect::<Result<_, _>>()
-                .map_err(|_| usage("--scale takes two numbers, MIN,MAX"))?;
-            match v.as_slice() {
-                [a, b] if a.is_finite() && b.is_finite() && b > a => Some((*a, *b)),
-                _ => return Err(usage("--scale takes MIN,MAX with MIN < MAX")),
-            }
-        }
+        Some(s) => match numbers("--scale", s, 2)?.as_slice() {
+            [a, b] if b > a => Some((*a, *b)),
+            _ => return Err(usage("--scale takes MIN,MAX with MIN < MAX")),
+        },
     };
     if !(1..=100).contains(&args.quality) {
         return Err(usage("--quality must be 1..100"));

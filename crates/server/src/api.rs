@@ -342,7 +342,8 @@ async fn me(State(s): St, uri: Uri, headers: HeaderMap) -> ApiResult<Json<wire::
     let p = principal(&s, &uri, &headers)?;
     let profile = p.has("profile:read");
     let used = s.store.assets()?.iter().map(|a| a.bytes).sum::<u64>();
-    let total = disk_total(&s.config.data_dir).max(used);
+    // The data volume's size (0 when the OS does not say).
+    let total = fs4::total_space(&s.config.data_dir).unwrap_or(0).max(used);
     Ok(Json(wire::Me {
         id: 1,
         scopes: p.scopes(),
@@ -356,11 +357,6 @@ async fn me(State(s): St, uri: Uri, headers: HeaderMap) -> ApiResult<Json<wire::
             total,
         }),
     }))
-}
-
-/// Size of the volume holding the data folder (0 when the OS does not say).
-fn disk_total(dir: &std::path::Path) -> u64 {
-    fs4::total_space(dir).unwrap_or(0)
 }
 
 async fn defaults(State(s): St, uri: Uri, headers: HeaderMap) -> ApiResult<Json<wire::Defaults>> {
@@ -446,6 +442,21 @@ fn parse_id(raw: &str, uri: &Uri) -> ApiResult<i64> {
         .ok_or_else(|| ApiError::not_found(uri.path()))
 }
 
+/// The principal (holding `scope`) and the asset at `raw_id`, if it exists and the
+/// principal may see it.
+pub fn asset_for(
+    s: &AppState,
+    raw_id: &str,
+    uri: &Uri,
+    headers: &HeaderMap,
+    scope: &str,
+) -> ApiResult<(Principal, AssetRow)> {
+    let p = require(s, uri, headers, scope)?;
+    let id = parse_id(raw_id, uri)?;
+    let a = visible(s, &p, id, uri)?;
+    Ok((p, a))
+}
+
 /// The asset, if it exists and the principal may see it.
 fn visible(s: &AppState, p: &Principal, id: i64, uri: &Uri) -> ApiResult<AssetRow> {
     match s.store.asset(id)? {
@@ -458,7 +469,7 @@ const TYPES: [&str; 7] = [
     "3DTILES", "GLTF", "IMAGERY", "TERRAIN", "CZML", "KML", "GEOJSON",
 ];
 
-fn paging(q: &[(String, String)]) -> ApiResult<(usize, usize)> {
+pub fn paging(q: &[(String, String)]) -> ApiResult<(usize, usize)> {
     let get = |k: &str, d: usize, max: usize| -> ApiResult<usize> {
         match q.iter().rev().find(|(n, _)| n == k) {
             None => Ok(d),
@@ -475,7 +486,7 @@ fn paging(q: &[(String, String)]) -> ApiResult<(usize, usize)> {
 }
 
 /// Page `items` and add `Link` headers.
-fn page_response<T: Serialize>(
+pub fn page_response<T: Serialize>(
     s: &AppState,
     uri: &Uri,
     headers: &HeaderMap,
@@ -853,9 +864,7 @@ async fn patch_asset(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<StatusCode> {
-    let p = require(&s, &uri, &headers, "assets:write")?;
-    let id = parse_id(&id, &uri)?;
-    let mut a = visible(&s, &p, id, &uri)?;
+    let (_, mut a) = asset_for(&s, &id, &uri, &headers, "assets:write")?;
     let v = json_body(&headers, &body)?;
     let patch: wire::PatchAsset =
         serde_json::from_value(v).map_err(|e| ApiError::bad_request(e.to_string()))?;
@@ -892,19 +901,9 @@ async fn delete_asset(
     uri: Uri,
     headers: HeaderMap,
 ) -> ApiResult<StatusCode> {
-    let p = require(&s, &uri, &headers, "assets:write")?;
-    let id = parse_id(&id, &uri)?;
-    visible(&s, &p, id, &uri)?;
-    for a in s.store.archives(id)? {
-        let ext = if a.format == "3TZ" { "3tz" } else { "zip" };
-        let _ = tokio::fs::remove_file(
-            s.config
-                .data_dir
-                .join("archives")
-                .join(format!("{}.{ext}", a.id)),
-        )
-        .await;
-    }
+    let (_, a) = asset_for(&s, &id, &uri, &headers, "assets:write")?;
+    let id = a.id;
+    crate::archives::remove_all(&s, id).await?;
     s.store.delete_asset(id)?;
     s.jobs.cancel(id);
     discard_multipart(&s.config.data_dir, id);
@@ -919,9 +918,8 @@ async fn upload_complete(
     uri: Uri,
     headers: HeaderMap,
 ) -> ApiResult<StatusCode> {
-    let p = require(&s, &uri, &headers, "assets:write")?;
-    let id = parse_id(&id, &uri)?;
-    let mut a = visible(&s, &p, id, &uri)?;
+    let (_, mut a) = asset_for(&s, &id, &uri, &headers, "assets:write")?;
+    let id = a.id;
     match a.status {
         Status::NotStarted | Status::InProgress => return Ok(StatusCode::NO_CONTENT),
         st if st.is_final() => {
@@ -932,7 +930,7 @@ async fn upload_complete(
         }
         _ => {}
     }
-    let files = crate::jobs::list_files(&s.layout.sources(id));
+    let files = crate::util::list_files(&s.layout.sources(id));
     if files.is_empty() {
         return Err(ApiError::bad_request(format!(
             "No source files were uploaded under sources/{id}/"
@@ -968,9 +966,8 @@ async fn new_upload_location(
     uri: Uri,
     headers: HeaderMap,
 ) -> ApiResult<Json<wire::NewUploadLocation>> {
-    let p = require(&s, &uri, &headers, "assets:write")?;
-    let id = parse_id(&id, &uri)?;
-    let a = visible(&s, &p, id, &uri)?;
+    let (_, a) = asset_for(&s, &id, &uri, &headers, "assets:write")?;
+    let id = a.id;
     if a.status != Status::AwaitingFiles {
         return Err(ApiError::conflict(format!(
             "asset {id} no longer accepts uploads"
@@ -996,9 +993,8 @@ async fn endpoint(
     uri: Uri,
     headers: HeaderMap,
 ) -> ApiResult<Json<wire::Endpoint>> {
-    let p = require(&s, &uri, &headers, "assets:read")?;
-    let id = parse_id(&id, &uri)?;
-    let a = visible(&s, &p, id, &uri)?;
+    let (p, a) = asset_for(&s, &id, &uri, &headers, "assets:read")?;
+    let id = a.id;
     if a.status != Status::Complete {
         let w = to_wire(&s, &a, false);
         return Err(ApiError::conflict(format!(
@@ -1037,11 +1033,10 @@ async fn list_files(
     uri: Uri,
     headers: HeaderMap,
 ) -> ApiResult<Json<wire::Items<wire::FileEntry>>> {
-    let p = require(&s, &uri, &headers, "assets:write")?;
-    let id = parse_id(&id, &uri)?;
-    visible(&s, &p, id, &uri)?;
+    let (_, a) = asset_for(&s, &id, &uri, &headers, "assets:write")?;
+    let id = a.id;
     let dir = s.layout.sources(id);
-    let items = crate::jobs::list_files(&dir)
+    let items = crate::util::list_files(&dir)
         .into_iter()
         .map(|f| {
             let meta = std::fs::metadata(&f).ok();
@@ -1076,9 +1071,8 @@ async fn put_file(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
-    let p = require(&s, &uri, &headers, "assets:write")?;
-    let id = parse_id(&id, &uri)?;
-    let a = visible(&s, &p, id, &uri)?;
+    let (_, a) = asset_for(&s, &id, &uri, &headers, "assets:write")?;
+    let id = a.id;
     if a.status != Status::AwaitingFiles {
         return Err(ApiError::conflict(format!(
             "asset {id} is {}; files can only be added before uploadComplete",
@@ -1151,9 +1145,8 @@ async fn delete_file(
     uri: Uri,
     headers: HeaderMap,
 ) -> ApiResult<StatusCode> {
-    let p = require(&s, &uri, &headers, "assets:write")?;
-    let id = parse_id(&id, &uri)?;
-    let a = visible(&s, &p, id, &uri)?;
+    let (_, a) = asset_for(&s, &id, &uri, &headers, "assets:write")?;
+    let id = a.id;
     if a.status != Status::AwaitingFiles {
         return Err(ApiError::conflict(format!(
             "asset {id} no longer accepts changes to its files"
@@ -1174,10 +1167,9 @@ async fn analysis(
     uri: Uri,
     headers: HeaderMap,
 ) -> ApiResult<Json<wire::Analysis>> {
-    let p = require(&s, &uri, &headers, "assets:read")?;
-    let id = parse_id(&id, &uri)?;
-    let a = visible(&s, &p, id, &uri)?;
-    let files = crate::jobs::list_files(&s.layout.sources(id));
+    let (_, a) = asset_for(&s, &id, &uri, &headers, "assets:read")?;
+    let id = a.id;
+    let files = crate::util::list_files(&s.layout.sources(id));
     let source_bytes: u64 = files
         .iter()
         .filter_map(|f| std::fs::metadata(f).ok())

@@ -1,13 +1,13 @@
 //! Archives: a COMPLETE asset's served tree packed as a zip (or, [ext], a `.3tz` with its
 //! index for 3D Tiles), built in the background and downloadable with `Range`.
 
-use crate::api::{query_pairs, require};
+use crate::api::{asset_for, page_response, paging, query_pairs};
 use crate::store::{ArchiveRow, Status};
 use crate::{wire, ApiError, AppState};
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::{Path as UrlPath, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::Json;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -16,6 +16,7 @@ use tessera_pipeline::sink::{ArchiveSink, TileSink};
 
 type St = State<Arc<AppState>>;
 
+/// Where an archive's file lives.
 fn archive_path(s: &AppState, id: i64, format: &str) -> PathBuf {
     let ext = if format == "3TZ" { "3tz" } else { "zip" };
     s.config
@@ -36,7 +37,7 @@ fn to_wire(a: &ArchiveRow) -> wire::Archive {
 
 /// Pack `dir` into `dest`.
 fn pack(dir: &Path, dest: &Path, format: &str) -> Result<u64, String> {
-    let files = crate::jobs::list_files(dir);
+    let files = crate::util::list_files(dir);
     if format == "3TZ" {
         let sink = Box::new(ArchiveSink::new(dest).map_err(|e| e.to_string())?);
         for f in &files {
@@ -77,17 +78,12 @@ fn pack(dir: &Path, dest: &Path, format: &str) -> Result<u64, String> {
         .map_err(|e| e.to_string())
 }
 
-fn asset_id(
-    s: &AppState,
-    raw: &str,
-    uri: &Uri,
-    p: &crate::auth::Principal,
-) -> Result<i64, ApiError> {
-    let id: i64 = raw.parse().map_err(|_| ApiError::not_found(uri.path()))?;
-    match s.store.asset(id)? {
-        Some(_) if p.sees(id) => Ok(id),
-        _ => Err(ApiError::not_found(uri.path())),
+/// Remove every archive of an asset (its files; the rows go with the asset).
+pub async fn remove_all(s: &AppState, asset: i64) -> Result<(), ApiError> {
+    for a in s.store.archives(asset)? {
+        let _ = tokio::fs::remove_file(archive_path(s, a.id, &a.format)).await;
     }
+    Ok(())
 }
 
 pub async fn create(
@@ -97,12 +93,8 @@ pub async fn create(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<wire::Archive>, ApiError> {
-    let p = require(&s, &uri, &headers, "archives:write")?;
-    let id = asset_id(&s, &id, &uri, &p)?;
-    let a = s
-        .store
-        .asset(id)?
-        .ok_or_else(|| ApiError::not_found(uri.path()))?;
+    let (_, a) = asset_for(&s, &id, &uri, &headers, "archives:write")?;
+    let id = a.id;
     let req: wire::CreateArchive = if body.is_empty() {
         wire::CreateArchive { format: None }
     } else {
@@ -158,27 +150,12 @@ pub async fn list(
     UrlPath(id): UrlPath<String>,
     uri: Uri,
     headers: HeaderMap,
-) -> Result<Json<wire::Items<wire::Archive>>, ApiError> {
-    let p = require(&s, &uri, &headers, "archives:read")?;
-    let id = asset_id(&s, &id, &uri, &p)?;
-    let q = query_pairs(&uri);
-    let get = |k: &str, d: usize| {
-        q.iter()
-            .rev()
-            .find(|(n, _)| n == k)
-            .and_then(|(_, v)| v.parse().ok())
-            .unwrap_or(d)
-    };
-    let (page, limit) = (get("page", 1).max(1), get("limit", 1000).clamp(1, 1000));
-    let items = s
-        .store
-        .archives(id)?
-        .iter()
-        .skip((page - 1) * limit)
-        .take(limit)
-        .map(to_wire)
-        .collect();
-    Ok(Json(wire::Items { items }))
+) -> Result<Response, ApiError> {
+    let (_, asset) = asset_for(&s, &id, &uri, &headers, "archives:read")?;
+    let id = asset.id;
+    let (page, limit) = paging(&query_pairs(&uri))?;
+    let items: Vec<wire::Archive> = s.store.archives(id)?.iter().map(to_wire).collect();
+    Ok(page_response(&s, &uri, &headers, items, page, limit))
 }
 
 fn find(s: &AppState, id: i64, archive: &str, uri: &Uri) -> Result<ArchiveRow, ApiError> {
@@ -198,8 +175,8 @@ pub async fn get(
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Json<wire::Archive>, ApiError> {
-    let p = require(&s, &uri, &headers, "archives:read")?;
-    let id = asset_id(&s, &id, &uri, &p)?;
+    let (_, asset) = asset_for(&s, &id, &uri, &headers, "archives:read")?;
+    let id = asset.id;
     Ok(Json(to_wire(&find(&s, id, &archive, &uri)?)))
 }
 
@@ -209,33 +186,12 @@ pub async fn delete(
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
-    let p = require(&s, &uri, &headers, "archives:write")?;
-    let id = asset_id(&s, &id, &uri, &p)?;
+    let (_, asset) = asset_for(&s, &id, &uri, &headers, "archives:write")?;
+    let id = asset.id;
     let a = find(&s, id, &archive, &uri)?;
     s.store.delete_archive(a.id)?;
     let _ = tokio::fs::remove_file(archive_path(&s, a.id, &a.format)).await;
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// `bytes=a-b`, `bytes=a-` or `bytes=-n` against a length.
-pub fn byte_range(h: &str, len: u64) -> Option<(u64, u64)> {
-    let spec = h.strip_prefix("bytes=")?;
-    if spec.contains(',') {
-        return None;
-    }
-    let (a, b) = spec.split_once('-')?;
-    let (start, end) = match (a.trim(), b.trim()) {
-        ("", n) => {
-            let n: u64 = n.parse().ok()?;
-            (len.saturating_sub(n), len.checked_sub(1)?)
-        }
-        (a, "") => (a.parse().ok()?, len.checked_sub(1)?),
-        (a, b) => (
-            a.parse().ok()?,
-            b.parse::<u64>().ok()?.min(len.checked_sub(1)?),
-        ),
-    };
-    (start <= end && end < len).then_some((start, end))
 }
 
 pub async fn download(
@@ -244,8 +200,8 @@ pub async fn download(
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let p = require(&s, &uri, &headers, "archives:read")?;
-    let id = asset_id(&s, &id, &uri, &p)?;
+    let (_, asset) = asset_for(&s, &id, &uri, &headers, "archives:read")?;
+    let id = asset.id;
     let a = find(&s, id, &archive, &uri)?;
     if a.status != "COMPLETE" {
         return Err(ApiError::conflict(format!(
@@ -254,47 +210,19 @@ pub async fn download(
         )));
     }
     let path = archive_path(&s, a.id, &a.format);
-    let bytes = tokio::fs::read(&path).await.map_err(ApiError::internal)?;
-    let len = bytes.len() as u64;
-    let ext = if a.format == "3TZ" { "3tz" } else { "zip" };
-    let mut h = HeaderMap::new();
-    let ct = if a.format == "3TZ" {
-        "application/octet-stream"
+    let len = tokio::fs::metadata(&path)
+        .await
+        .map_err(ApiError::internal)?
+        .len();
+    let (ext, ct) = if a.format == "3TZ" {
+        ("3tz", "application/octet-stream")
     } else {
-        "application/zip"
+        ("zip", "application/zip")
     };
+    let mut h = HeaderMap::new();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
-    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"asset-{id}.{ext}\"")) {
         h.insert(header::CONTENT_DISPOSITION, v);
     }
-    if let Some(r) = headers.get(header::RANGE).and_then(|v| v.to_str().ok()) {
-        let Some((start, end)) = byte_range(r, len) else {
-            if let Ok(v) = HeaderValue::from_str(&format!("bytes */{len}")) {
-                h.insert(header::CONTENT_RANGE, v);
-            }
-            return Ok((StatusCode::RANGE_NOT_SATISFIABLE, h).into_response());
-        };
-        if let Ok(v) = HeaderValue::from_str(&format!("bytes {start}-{end}/{len}")) {
-            h.insert(header::CONTENT_RANGE, v);
-        }
-        let part = bytes[start as usize..=end as usize].to_vec();
-        return Ok((StatusCode::PARTIAL_CONTENT, h, Body::from(part)).into_response());
-    }
-    Ok((StatusCode::OK, h, Body::from(bytes)).into_response())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::byte_range as range;
-
-    #[test]
-    fn byte_ranges() {
-        assert_eq!(range("bytes=0-9", 100), Some((0, 9)));
-        assert_eq!(range("bytes=90-", 100), Some((90, 99)));
-        assert_eq!(range("bytes=-10", 100), Some((90, 99)));
-        assert_eq!(range("bytes=50-500", 100), Some((50, 99)));
-        assert_eq!(range("bytes=100-", 100), None);
-        assert_eq!(range("bytes=0-1,4-5", 100), None);
-    }
+    crate::tiles::file_response(&path, len, &headers, h).await
 }

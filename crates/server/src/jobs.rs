@@ -3,7 +3,7 @@
 //! Progress is read from the pipeline's snapshot, never pushed by it.
 
 use crate::store::{AssetRow, Status, Store};
-use crate::util::{dir_size, now_rfc3339};
+use crate::util::{dir_size, list_files, now_rfc3339};
 use crate::wire::{option, ProcessingError, ProcessingWarning};
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
@@ -310,27 +310,6 @@ fn warnings(report: &JobReport, sources: &Path) -> Vec<ProcessingWarning> {
     out
 }
 
-/// Files under `dir`, recursively, sorted.
-pub fn list_files(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            let p = e.path();
-            match e.file_type() {
-                Ok(t) if t.is_dir() => stack.push(p),
-                Ok(t) if t.is_file() => out.push(p),
-                _ => {}
-            }
-        }
-    }
-    out.sort();
-    out
-}
-
 /// Extensions each source type reads (lower case).
 fn accepted(source_type: &str) -> &'static [&'static str] {
     match source_type {
@@ -366,33 +345,27 @@ fn process(
         .as_str()
         .unwrap_or("")
         .to_string();
-    // Unpack zips into the work folder; everything else is read where it was uploaded.
-    let mut inputs_dir = sources.clone();
-    let files = list_files(&sources);
-    if files.iter().any(|f| ext_of(f) == "zip") {
-        for f in &files {
-            let rel = f.strip_prefix(&sources).unwrap_or(f);
-            let dest = work.join(rel);
-            if ext_of(f) == "zip" {
-                crate::unzip::extract(f, &dest.with_extension("")).map_err(|message| {
-                    Failure::Data {
-                        code: "INVALID_ARCHIVE",
-                        message: format!("{}: {message}", f.display()),
-                    }
-                })?;
-            } else {
-                if let Some(parent) = dest.parent() {
-                    std::fs::create_dir_all(parent)
-                        .map_err(|e| Failure::Internal(e.to_string()))?;
-                }
-                std::fs::copy(f, &dest).map_err(|e| Failure::Internal(e.to_string()))?;
-            }
+    // Zips are unpacked into the work folder; everything else is read where it was
+    // uploaded.
+    let unzipped = work.join("unzipped");
+    let mut candidates = Vec::new();
+    for f in list_files(&sources) {
+        if ext_of(&f) != "zip" {
+            candidates.push(f);
+            continue;
         }
-        inputs_dir = work.clone();
+        let rel = f.strip_prefix(&sources).unwrap_or(&f);
+        crate::unzip::extract(&f, &unzipped.join(rel).with_extension("")).map_err(|message| {
+            Failure::Data {
+                code: "INVALID_ARCHIVE",
+                message: format!("{}: {message}", f.display()),
+            }
+        })?;
     }
+    candidates.extend(list_files(&unzipped));
     progress.check().map_err(|_| Failure::Canceled)?;
     let ok_ext = accepted(&source_type);
-    let inputs: Vec<PathBuf> = list_files(&inputs_dir)
+    let inputs: Vec<PathBuf> = candidates
         .into_iter()
         .filter(|f| ok_ext.contains(&ext_of(f).as_str()))
         .collect();
@@ -406,7 +379,7 @@ fn process(
         });
     }
     let output = layout.output(asset.id);
-    let mut spec = JobSpec::new(vec![inputs_dir.clone()], output.clone());
+    let mut spec = JobSpec::new(inputs.clone(), output.clone());
     spec.temp_dir = Some(work.clone());
     if let Some(c) = asset.options[option::INPUT_CRS].as_str() {
         spec.input_crs = Some(CrsSpec::parse(c).map_err(|e| Failure::Data {

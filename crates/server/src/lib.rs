@@ -73,6 +73,8 @@ pub struct AppState {
     pub secret: Vec<u8>,
     /// Id of the admin token created at first start (and of `TESSERA_ADMIN_TOKEN`).
     pub admin_token_id: String,
+    /// Extensions each served terrain asset's layer.json lists.
+    pub layer_extensions: std::sync::Mutex<std::collections::HashMap<i64, Arc<Vec<String>>>>,
 }
 
 /// An API error: ion's `{"code", "message"}` with its HTTP status.
@@ -193,6 +195,7 @@ pub fn open_state(config: Config) -> Result<(Arc<AppState>, Option<String>), Str
             layout,
             secret,
             admin_token_id,
+            layer_extensions: Default::default(),
         }),
         new_admin,
     ))

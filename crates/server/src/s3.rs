@@ -385,7 +385,7 @@ impl S3 for Uploads {
         }
         let dir = self.state.layout.sources(s.asset_id);
         let mut contents = Vec::new();
-        for f in crate::jobs::list_files(&dir) {
+        for f in crate::util::list_files(&dir) {
             let rel = f
                 .strip_prefix(&dir)
                 .unwrap_or(&f)

@@ -73,7 +73,7 @@ fn content_type(path: &Path, terrain_ext: &str) -> String {
 /// Extensions a terrain request asks for: the `extensions` query parameter, else the
 /// `extensions=` parameter of the quantized-mesh type in `Accept`; kept only if the
 /// layer has them.
-fn terrain_extensions(uri: &Uri, headers: &HeaderMap, layer: &Path) -> String {
+fn terrain_extensions(uri: &Uri, headers: &HeaderMap, available: &[String]) -> String {
     let asked: String = query_pairs(uri)
         .into_iter()
         .find(|(k, _)| k == "extensions")
@@ -85,17 +85,6 @@ fn terrain_extensions(uri: &Uri, headers: &HeaderMap, layer: &Path) -> String {
                 .find(|p| p.contains("quantized-mesh"))?
                 .split(';')
                 .find_map(|p| p.trim().strip_prefix("extensions=").map(str::to_string))
-        })
-        .unwrap_or_default();
-    let available: Vec<String> = std::fs::read(layer)
-        .ok()
-        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-        .and_then(|v| {
-            v["extensions"].as_array().map(|a| {
-                a.iter()
-                    .filter_map(|x| x.as_str().map(str::to_string))
-                    .collect()
-            })
         })
         .unwrap_or_default();
     asked
@@ -112,11 +101,86 @@ fn http_date(t: std::time::SystemTime) -> String {
     time::OffsetDateTime::from(t).format(f).unwrap_or_default()
 }
 
+fn set(h: &mut HeaderMap, k: header::HeaderName, v: &str) {
+    if let Ok(v) = HeaderValue::from_str(v) {
+        h.insert(k, v);
+    }
+}
+
+/// `bytes=a-b`, `bytes=a-` or `bytes=-n` against a length (one range only).
+pub fn byte_range(h: &str, len: u64) -> Option<(u64, u64)> {
+    let spec = h.strip_prefix("bytes=")?;
+    if spec.contains(',') {
+        return None;
+    }
+    let (a, b) = spec.split_once('-')?;
+    let (start, end) = match (a.trim(), b.trim()) {
+        ("", n) => {
+            let n: u64 = n.parse().ok()?;
+            (len.saturating_sub(n), len.checked_sub(1)?)
+        }
+        (a, "") => (a.parse().ok()?, len.checked_sub(1)?),
+        (a, b) => (
+            a.parse().ok()?,
+            b.parse::<u64>().ok()?.min(len.checked_sub(1)?),
+        ),
+    };
+    (start <= end && end < len).then_some((start, end))
+}
+
+/// Answer with the file at `path` (`len` bytes) and the headers in `h`, honouring one
+/// `Range`; the body is read from disk in 64 KiB pieces as it is sent.
+pub async fn file_response(
+    path: &Path,
+    len: u64,
+    request: &HeaderMap,
+    mut h: HeaderMap,
+) -> Result<Response, ApiError> {
+    use tokio::io::{AsyncReadExt, AsyncSeekExt};
+    set(&mut h, header::ACCEPT_RANGES, "bytes");
+    let (status, start, count) = match request.get(header::RANGE).and_then(|v| v.to_str().ok()) {
+        None => (StatusCode::OK, 0, len),
+        Some(r) => match byte_range(r, len) {
+            Some((a, b)) => {
+                set(
+                    &mut h,
+                    header::CONTENT_RANGE,
+                    &format!("bytes {a}-{b}/{len}"),
+                );
+                (StatusCode::PARTIAL_CONTENT, a, b - a + 1)
+            }
+            None => {
+                set(&mut h, header::CONTENT_RANGE, &format!("bytes */{len}"));
+                return Ok((StatusCode::RANGE_NOT_SATISFIABLE, h).into_response());
+            }
+        },
+    };
+    let mut file = tokio::fs::File::open(path)
+        .await
+        .map_err(ApiError::internal)?;
+    file.seek(std::io::SeekFrom::Start(start))
+        .await
+        .map_err(ApiError::internal)?;
+    set(&mut h, header::CONTENT_LENGTH, &count.to_string());
+    let stream = futures::stream::unfold(
+        (file.take(count), vec![0u8; 1 << 16]),
+        |(mut f, mut buf)| async move {
+            match f.read(&mut buf).await {
+                Ok(0) => None,
+                Ok(n) => Some((Ok(bytes::Bytes::copy_from_slice(&buf[..n])), (f, buf))),
+                Err(e) => Some((Err(e), (f, buf))),
+            }
+        },
+    );
+    Ok((status, h, Body::from_stream(stream)).into_response())
+}
+
 async fn send_file(
+    s: &AppState,
+    asset: i64,
     file: PathBuf,
     uri: &Uri,
     headers: &HeaderMap,
-    asset_dir: &Path,
 ) -> Result<Response, ApiError> {
     let meta = match tokio::fs::metadata(&file).await {
         Ok(m) if m.is_file() => m,
@@ -130,16 +194,11 @@ async fn send_file(
     let etag = format!("\"{:x}-{:x}\"", meta.len(), nanos);
     let is_terrain = file.extension().is_some_and(|e| e == "terrain");
     let ext = if is_terrain {
-        terrain_extensions(uri, headers, &asset_dir.join("layer.json"))
+        terrain_extensions(uri, headers, &layer_extensions(s, asset))
     } else {
         String::new()
     };
     let mut h = HeaderMap::new();
-    let set = |h: &mut HeaderMap, k: header::HeaderName, v: &str| {
-        if let Ok(v) = HeaderValue::from_str(v) {
-            h.insert(k, v);
-        }
-    };
     set(&mut h, header::CONTENT_TYPE, &content_type(&file, &ext));
     set(&mut h, header::ETAG, &etag);
     set(&mut h, header::LAST_MODIFIED, &http_date(mtime));
@@ -151,42 +210,55 @@ async fn send_file(
     if matches {
         return Ok((StatusCode::NOT_MODIFIED, h).into_response());
     }
-    let bytes = tokio::fs::read(&file)
-        .await
-        .map_err(|_| ApiError::not_found(uri.path()))?;
-    let gz = bytes.starts_with(&[0x1f, 0x8b]);
-    if is_terrain && gz {
+    if is_terrain {
+        // Terrain tiles are stored gzip-compressed: sent as they are to clients that
+        // accept gzip, decompressed for the others.
         set(&mut h, header::VARY, "Accept-Encoding");
         let accepts_gzip = headers
             .get(header::ACCEPT_ENCODING)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.split(',').any(|e| e.trim().starts_with("gzip")));
-        if accepts_gzip {
-            set(&mut h, header::CONTENT_ENCODING, "gzip");
-            return Ok((StatusCode::OK, h, Body::from(bytes)).into_response());
+        let bytes = tokio::fs::read(&file)
+            .await
+            .map_err(|_| ApiError::not_found(uri.path()))?;
+        if bytes.starts_with(&[0x1f, 0x8b]) {
+            if accepts_gzip {
+                set(&mut h, header::CONTENT_ENCODING, "gzip");
+                return Ok((StatusCode::OK, h, Body::from(bytes)).into_response());
+            }
+            let mut plain = Vec::new();
+            flate2::read::GzDecoder::new(&bytes[..])
+                .read_to_end(&mut plain)
+                .map_err(ApiError::internal)?;
+            return Ok((StatusCode::OK, h, Body::from(plain)).into_response());
         }
-        let mut plain = Vec::new();
-        flate2::read::GzDecoder::new(&bytes[..])
-            .read_to_end(&mut plain)
-            .map_err(ApiError::internal)?;
-        return Ok((StatusCode::OK, h, Body::from(plain)).into_response());
     }
-    set(&mut h, header::ACCEPT_RANGES, "bytes");
-    if let Some(r) = headers.get(header::RANGE).and_then(|v| v.to_str().ok()) {
-        let len = bytes.len() as u64;
-        let Some((start, end)) = crate::archives::byte_range(r, len) else {
-            set(&mut h, header::CONTENT_RANGE, &format!("bytes */{len}"));
-            return Ok((StatusCode::RANGE_NOT_SATISFIABLE, h).into_response());
-        };
-        set(
-            &mut h,
-            header::CONTENT_RANGE,
-            &format!("bytes {start}-{end}/{len}"),
-        );
-        let part = bytes[start as usize..=end as usize].to_vec();
-        return Ok((StatusCode::PARTIAL_CONTENT, h, Body::from(part)).into_response());
-    }
-    Ok((StatusCode::OK, h, Body::from(bytes)).into_response())
+    file_response(&file, meta.len(), headers, h).await
+}
+
+/// The extensions a terrain asset's layer.json lists, read once per asset (a COMPLETE
+/// asset's files never change and ids are never reused).
+fn layer_extensions(s: &AppState, asset: i64) -> Arc<Vec<String>> {
+    let mut cache = s.layer_extensions.lock().unwrap_or_else(|p| p.into_inner());
+    cache
+        .entry(asset)
+        .or_insert_with(|| {
+            let layer = s.layout.output(asset).join("layer.json");
+            Arc::new(
+                std::fs::read(layer)
+                    .ok()
+                    .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+                    .and_then(|v| {
+                        v["extensions"].as_array().map(|a| {
+                            a.iter()
+                                .filter_map(|x| x.as_str().map(str::to_string))
+                                .collect()
+                        })
+                    })
+                    .unwrap_or_default(),
+            )
+        })
+        .clone()
 }
 
 fn served_asset(
@@ -211,8 +283,7 @@ pub async fn serve(
 ) -> Result<Response, ApiError> {
     let a = served_asset(&s, &id, &uri, &headers)?;
     let rel = safe_relative(&path).ok_or_else(|| ApiError::not_found(uri.path()))?;
-    let dir = s.layout.output(a.id);
-    send_file(dir.join(rel), &uri, &headers, &dir).await
+    send_file(&s, a.id, s.layout.output(a.id).join(rel), &uri, &headers).await
 }
 
 /// `GET {url}` of a folder-rooted asset: imagery answers with its tilemapresource.xml,
@@ -231,7 +302,7 @@ pub async fn serve_root(
         _ if !a.entry.is_empty() => dir.join(&a.entry),
         _ => return Err(ApiError::not_found(uri.path())),
     };
-    send_file(file, &uri, &headers, &dir).await
+    send_file(&s, a.id, file, &uri, &headers).await
 }
 
 /// What a job is expected to produce.
@@ -301,5 +372,20 @@ pub fn estimate(a: &AssetRow, files: &[PathBuf], source_bytes: u64) -> Estimate 
             seconds: source_bytes as f64 / (20e6 * cores),
             basis: "source size only".into(),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::byte_range as range;
+
+    #[test]
+    fn byte_ranges() {
+        assert_eq!(range("bytes=0-9", 100), Some((0, 9)));
+        assert_eq!(range("bytes=90-", 100), Some((90, 99)));
+        assert_eq!(range("bytes=-10", 100), Some((90, 99)));
+        assert_eq!(range("bytes=50-500", 100), Some((50, 99)));
+        assert_eq!(range("bytes=100-", 100), None);
+        assert_eq!(range("bytes=0-1,4-5", 100), None);
     }
 }

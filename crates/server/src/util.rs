@@ -1,7 +1,7 @@
 //! Small helpers: time stamps, sizes, random strings.
 
 use rand::Rng;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use time::format_description::FormatItem;
 use time::macros::format_description;
 use time::OffsetDateTime;
@@ -24,9 +24,30 @@ pub fn unix_now() -> i64 {
     OffsetDateTime::now_utc().unix_timestamp()
 }
 
+/// Files under `dir`, recursively, sorted.
+pub fn list_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            match e.file_type() {
+                Ok(t) if t.is_dir() => stack.push(p),
+                Ok(t) if t.is_file() => out.push(p),
+                _ => {}
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
 /// Bytes of every file below `dir` (0 when absent).
 pub fn dir_size(dir: &Path) -> u64 {
-    crate::jobs::list_files(dir)
+    list_files(dir)
         .iter()
         .filter_map(|f| std::fs::metadata(f).ok())
         .map(|m| m.len())

@@ -188,7 +188,7 @@ pub fn run_model(spec: &JobSpec, progress: &Progress) -> Result<JobReport, Pipel
     let path = &files[0];
     let placement = placement(spec, path)?;
     progress.enter(Stage::Read);
-    let source = read_model(path, &warnings)?;
+    let mut source = read_model(path, &warnings)?;
     let images_present = source.images.iter().filter(|i| i.is_some()).count();
     let summary = InputSummary {
         path: path.clone(),
@@ -213,7 +213,7 @@ pub fn run_model(spec: &JobSpec, progress: &Progress) -> Result<JobReport, Pipel
     progress.check()?;
     let placed = place::place(
         path,
-        source.meshes.clone(),
+        std::mem::take(&mut source.meshes),
         &placement,
         spec.geoid.as_deref(),
         &warnings,
