@@ -217,3 +217,32 @@ pub fn assert_data_error(o: &Outcome, file: &Path, needle: &str) {
     );
     assert!(!o.stderr.contains("panicked"), "{}", o.stderr);
 }
+
+/// The JSON and binary chunk of a GLB, or of the GLB inside a `.b3dm`.
+pub fn read_glb(bytes: &[u8]) -> (Value, Vec<u8>) {
+    let bytes = if bytes.starts_with(b"b3dm") {
+        let w = |k: usize| u32::from_le_bytes(bytes[4 * k..4 * k + 4].try_into().unwrap()) as usize;
+        assert_eq!(w(2), bytes.len());
+        assert_eq!((28 + w(3) + w(4) + w(5) + w(6)) % 8, 0);
+        &bytes[28 + w(3) + w(4) + w(5) + w(6)..]
+    } else {
+        bytes
+    };
+    assert_eq!(&bytes[0..4], b"glTF");
+    assert_eq!(
+        u32::from_le_bytes(bytes[8..12].try_into().unwrap()) as usize,
+        bytes.len()
+    );
+    let jlen = u32::from_le_bytes(bytes[12..16].try_into().unwrap()) as usize;
+    let doc: Value = serde_json::from_slice(&bytes[20..20 + jlen]).unwrap();
+    (doc, bytes[20 + jlen + 8..].to_vec())
+}
+
+/// The bytes of an accessor's buffer view.
+pub fn accessor_bytes<'a>(doc: &Value, bin: &'a [u8], acc: u64) -> &'a [u8] {
+    let a = &doc["accessors"][acc as usize];
+    let v = &doc["bufferViews"][a["bufferView"].as_u64().unwrap() as usize];
+    let off = v["byteOffset"].as_u64().unwrap() as usize;
+    let len = v["byteLength"].as_u64().unwrap() as usize;
+    &bin[off..off + len]
+}

@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod citygml_reader;
+mod citygml_route;
 mod helpers;
 mod imagery_route;
 mod las_route;

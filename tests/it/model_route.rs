@@ -1,6 +1,8 @@
 //! glTF/GLB models → 3D Tiles over the real samples and generated broken models.
 
-use crate::helpers::{assert_data_error, run_with_threads, samples, tessera, tree};
+use crate::helpers::{
+    accessor_bytes, assert_data_error, read_glb, run_with_threads, samples, tessera, tree,
+};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -32,34 +34,6 @@ struct MeshTile {
     box_: Vec<f64>,
     geometric_error: f64,
     leaf: bool,
-}
-
-fn read_glb(bytes: &[u8]) -> (Value, Vec<u8>) {
-    let bytes = if bytes.starts_with(b"b3dm") {
-        let w = |k: usize| u32::from_le_bytes(bytes[4 * k..4 * k + 4].try_into().unwrap()) as usize;
-        assert_eq!(w(2), bytes.len());
-        assert_eq!((28 + w(3) + w(4) + w(5) + w(6)) % 8, 0);
-        &bytes[28 + w(3) + w(4) + w(5) + w(6)..]
-    } else {
-        bytes
-    };
-    assert_eq!(&bytes[0..4], b"glTF");
-    assert_eq!(
-        u32::from_le_bytes(bytes[8..12].try_into().unwrap()) as usize,
-        bytes.len()
-    );
-    let jlen = u32::from_le_bytes(bytes[12..16].try_into().unwrap()) as usize;
-    let doc: Value = serde_json::from_slice(&bytes[20..20 + jlen]).unwrap();
-    (doc, bytes[20 + jlen + 8..].to_vec())
-}
-
-/// The bytes of an accessor's buffer view.
-fn accessor_bytes<'a>(doc: &Value, bin: &'a [u8], acc: u64) -> &'a [u8] {
-    let a = &doc["accessors"][acc as usize];
-    let v = &doc["bufferViews"][a["bufferView"].as_u64().unwrap() as usize];
-    let off = v["byteOffset"].as_u64().unwrap() as usize;
-    let len = v["byteLength"].as_u64().unwrap() as usize;
-    &bin[off..off + len]
 }
 
 fn decode_mesh_tile(dir: &Path, tile: &Value) -> MeshTile {

@@ -9,12 +9,13 @@ use tessera_model::{CrsSpec, TilingScheme};
 use tessera_pipeline::imagery::{ImageFormat, ImageryOptions, Resampling};
 use tessera_pipeline::terrain::TerrainOptions;
 use tessera_pipeline::{
-    ErrorKind, JobReport, JobSpec, ModelOptions, Progress, Target, TilesFormat, TilingOptions,
+    CityOptions, ErrorKind, JobReport, JobSpec, ModelOptions, Progress, Target, TilesFormat,
+    TilingOptions,
 };
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum TargetArg {
-    /// 3D Tiles from LAS/LAZ point clouds or a glTF/GLB model
+    /// 3D Tiles from LAS/LAZ point clouds, CityGML (.gml/.xml, folders, zips) or a glTF/GLB model
     #[value(name = "3dtiles")]
     Tiles3d,
     /// TMS imagery pyramid from GeoTIFFs
@@ -127,9 +128,20 @@ pub struct ConvertArgs {
         allow_hyphen_values = true
     )]
     roll: f64,
-    /// Models: most triangles in one tile; larger models are split into levels of detail
+    /// Models and city models: most triangles in one tile; larger models are split into
+    /// levels of detail
     #[arg(long, default_value_t = ModelOptions::default().max_triangles_per_tile, value_name = "N")]
     max_triangles_per_tile: usize,
+    /// CityGML: draw this LoD (0-4) where an object has it, else the object's highest
+    #[arg(long, value_name = "N")]
+    lod: Option<u8>,
+    /// CityGML: move each building vertically so its lowest point sits on this terrain
+    /// (a DEM GeoTIFF, or a quantized-mesh terrain folder written by `--to terrain`)
+    #[arg(long, value_name = "DEM|DIR")]
+    clamp_to_terrain: Option<PathBuf>,
+    /// CityGML: appearance theme to draw (default: the first with textures)
+    #[arg(long, value_name = "NAME")]
+    theme: Option<String>,
     /// Imagery: JPEG quality
     #[arg(long, default_value_t = 85, value_name = "1-100")]
     quality: u8,
@@ -224,6 +236,14 @@ fn spec_from(args: &ConvertArgs) -> Result<JobSpec, ExitCode> {
                 Some(_) => return Err(usage("--format png/jpg/webp/auto is for --to imagery")),
             };
             spec.model = model_options(args)?;
+            if args.lod.is_some_and(|l| l > 4) {
+                return Err(usage("--lod is 0 to 4"));
+            }
+            spec.city = CityOptions {
+                lod: args.lod,
+                clamp_to_terrain: args.clamp_to_terrain.clone(),
+                theme: args.theme.clone(),
+            };
         }
         TargetArg::Imagery => {
             spec.target = Target::Imagery;
@@ -460,6 +480,34 @@ fn print_report(r: &JobReport, took: std::time::Duration, quiet: bool) {
         return;
     }
     let secs = took.as_secs_f64();
+    if r.objects_read > 0 {
+        for i in &r.inputs {
+            println!(
+                "  {}: {}, CRS {} (from {})",
+                i.path.display(),
+                i.model,
+                i.crs,
+                i.crs_source
+            );
+        }
+        println!(
+            "wrote {} city objects ({} triangles) in {} tiles ({} levels, {:.1} MB) to {} in {:.1} s ({:.0} objects/s)",
+            r.features_written,
+            r.triangles_written,
+            r.tiles,
+            u32::from(r.max_level) + 1,
+            r.bytes_written as f64 / 1e6,
+            r.output.display(),
+            secs,
+            r.objects_read as f64 / secs.max(1e-9)
+        );
+        let e = r.extent_deg;
+        println!(
+            "extent: lon {:.6}..{:.6}, lat {:.6}..{:.6}",
+            e[0], e[2], e[1], e[3]
+        );
+        return;
+    }
     if r.triangles_read > 0 {
         for i in &r.inputs {
             println!(

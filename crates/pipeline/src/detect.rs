@@ -174,7 +174,7 @@ pub fn discover(
     Ok(out)
 }
 
-fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), InputError> {
+pub(crate) fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), InputError> {
     let entries = std::fs::read_dir(dir).map_err(|source| InputError::Io {
         path: dir.into(),
         source,

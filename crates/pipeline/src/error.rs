@@ -27,6 +27,9 @@ pub enum InputError {
     },
     #[error("no input files: {0}")]
     NoInputs(String),
+    /// What `--clamp-to-terrain` was given is neither a DEM nor a readable terrain folder.
+    #[error("{}: {what}. --clamp-to-terrain takes a single-band DEM GeoTIFF or a quantized-mesh terrain folder (layer.json plus {{z}}/{{x}}/{{y}}.terrain tiles, as `tessera convert dem.tif --to terrain` writes)", path.display())]
+    NotTerrain { path: PathBuf, what: String },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -122,6 +125,29 @@ pub enum ModelError {
     NoPlacement { path: PathBuf },
 }
 
+/// CityGML documents and the zips they come in.
+#[derive(Debug, thiserror::Error)]
+pub enum CityGmlError {
+    #[error("{}: malformed XML at byte {position}: {reason}. Check the file with `xmllint --noout`", path.display())]
+    Xml {
+        path: PathBuf,
+        position: u64,
+        reason: String,
+    },
+    #[error("{}: the document declares a DTD; CityGML needs none and entity expansion is refused. Remove the <!DOCTYPE …> declaration", path.display())]
+    Dtd { path: PathBuf },
+    #[error("{}: not CityGML (the root element is not a CityModel)", path.display())]
+    NotCityGml { path: PathBuf },
+    #[error("{}: no srsName anywhere in the document, so its coordinates have no CRS. Pass --input-crs, e.g. --input-crs EPSG:3946", path.display())]
+    NoCrs { path: PathBuf },
+    #[error("{}: unknown srsName \"{name}\". Pass the CRS with --input-crs, e.g. --input-crs EPSG:25832", path.display())]
+    UnknownCrs { path: PathBuf, name: String },
+    #[error("{}: {reason}", path.display())]
+    Archive { path: PathBuf, reason: String },
+    #[error("{}: no city object with geometry{detail}", path.display())]
+    Empty { path: PathBuf, detail: String },
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum CrsError {
     #[error("{}: no coordinate reference system in the file (no WKT or GeoTIFF-key VLR). Pass --input-crs, e.g. --input-crs EPSG:28992", path.display())]
@@ -164,6 +190,8 @@ pub enum PipelineError {
     #[error(transparent)]
     Model(#[from] ModelError),
     #[error(transparent)]
+    CityGml(#[from] CityGmlError),
+    #[error(transparent)]
     Crs(#[from] CrsError),
     #[error(transparent)]
     Output(#[from] OutputError),
@@ -182,6 +210,7 @@ impl PipelineError {
             | PipelineError::Las(_)
             | PipelineError::Raster(_)
             | PipelineError::Model(_)
+            | PipelineError::CityGml(_)
             | PipelineError::Crs(_) => ErrorKind::Data,
             PipelineError::Output(_) | PipelineError::Spill { .. } | PipelineError::Internal(_) => {
                 ErrorKind::Internal

@@ -1,5 +1,6 @@
 //! What to convert and how: the plain data both front ends build.
 
+use crate::citygml::CityOptions;
 use crate::imagery::ImageryOptions;
 use crate::models::ModelOptions;
 use crate::terrain::TerrainOptions;
@@ -52,6 +53,8 @@ pub struct JobSpec {
     pub terrain: TerrainOptions,
     #[serde(default)]
     pub model: ModelOptions,
+    #[serde(default)]
+    pub city: CityOptions,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -89,6 +92,7 @@ impl JobSpec {
             imagery: ImageryOptions::default(),
             terrain: TerrainOptions::default(),
             model: ModelOptions::default(),
+            city: CityOptions::default(),
         }
     }
 }

@@ -9,6 +9,7 @@
 //! Must not know: terminals, HTTP, tokio. Runs on the caller's rayon pool; never prints.
 
 pub mod citygml;
+pub mod clamp;
 mod detect;
 pub mod encode;
 pub mod error;
@@ -25,6 +26,7 @@ mod run;
 pub mod sink;
 pub mod terrain;
 
+pub use citygml::CityOptions;
 pub use detect::{discover, InputFormat};
 pub use error::{ErrorKind, PipelineError};
 pub use job::{JobSpec, Target, TilesFormat, TilingOptions};

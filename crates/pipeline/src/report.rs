@@ -72,6 +72,12 @@ pub struct JobReport {
     pub triangles_read: u64,
     #[serde(skip_serializing_if = "is_zero")]
     pub triangles_written: u64,
+    /// City model inputs: city objects read, and features written (one per object with
+    /// geometry).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub objects_read: u64,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub features_written: u64,
     pub tiles: u64,
     pub min_level: u8,
     pub max_level: u8,

@@ -105,7 +105,7 @@ impl CrsPlan {
                 warnings.push(
                     "orthometric-heights",
                     format!(
-                        "{}: heights are orthometric ({v}) and stay orthometric: no geoid grid was given, so the cloud sits off the ellipsoid by the local geoid height (tens of metres in places). Pass --geoid <grid> to convert them",
+                        "{}: heights are orthometric ({v}) and stay orthometric: no geoid grid was given, so the data sits off the ellipsoid by the local geoid height (tens of metres in places). Pass --geoid <grid> to convert them",
                         path.display()
                     ),
                 );

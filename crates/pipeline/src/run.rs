@@ -24,6 +24,9 @@ fn spill_parent(spec: &JobSpec) -> PathBuf {
 /// visible at the output until the job succeeds.
 pub fn run(spec: &JobSpec, progress: &Progress) -> Result<JobReport, PipelineError> {
     match spec.target {
+        Target::Tiles3d if crate::citygml::is_city_job(&spec.inputs) => {
+            crate::citygml::run_citygml(spec, progress)
+        }
         Target::Tiles3d if crate::detect::is_model_job(&spec.inputs) => {
             crate::models::run_model(spec, progress)
         }

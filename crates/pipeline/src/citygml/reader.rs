@@ -98,7 +98,7 @@ impl AttrValue {
 }
 
 /// One planar surface: an exterior ring and its holes (closing point dropped).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Polygon {
     pub gml_id: Option<String>,
     pub lod: Option<u8>,
@@ -106,6 +106,11 @@ pub struct Polygon {
     pub surface: Option<String>,
     pub exterior: Vec<[f64; 3]>,
     pub interiors: Vec<Vec<[f64; 3]>>,
+    /// gml:ids of the rings (exterior first), for texture coordinates.
+    pub ring_ids: Vec<Option<String>>,
+    /// gml:ids of the geometry (and thematic surfaces) enclosing the polygon inside its
+    /// object, nearest first: appearance targets may name any of them.
+    pub enclosing_ids: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -116,6 +121,9 @@ pub struct CityObject {
     /// gml:id of the enclosing city object, if nested.
     pub parent: Option<String>,
     pub attributes: Vec<(String, AttrValue)>,
+    /// Attributes whose value is a code of a codelist: (index into `attributes`,
+    /// the element's codeSpace as written).
+    pub code_spaces: Vec<(usize, String)>,
     pub polygons: Vec<Polygon>,
     /// Geometry referenced by `xlink:href` that was not defined inside this object.
     pub unresolved_refs: Vec<String>,
@@ -179,6 +187,10 @@ struct PolyFrame {
     surface: Option<String>,
     exterior: Vec<[f64; 3]>,
     interiors: Vec<Vec<[f64; 3]>>,
+    exterior_id: Option<String>,
+    interior_ids: Vec<Option<String>>,
+    ring_id: Option<String>,
+    enclosing_ids: Vec<String>,
     in_interior: bool,
     ring: Vec<[f64; 3]>,
     /// The current ring's coordinates did not parse (already counted).
@@ -204,12 +216,20 @@ fn parse_coords(text: &str, dim: usize, out: &mut Vec<[f64; 3]>) -> bool {
 }
 
 /// A ring with the closing point dropped; `None` when fewer than 3 distinct points.
+/// Repeated points stay (texture coordinates are given per written point); the
+/// triangulation skips them.
 fn close_ring(mut ring: Vec<[f64; 3]>) -> Option<Vec<[f64; 3]>> {
-    ring.dedup();
     if ring.len() > 1 && ring.first() == ring.last() {
         ring.pop();
     }
-    (ring.len() >= 3).then_some(ring)
+    let mut distinct = ring.clone();
+    distinct.sort_by(|a, b| {
+        a[0].total_cmp(&b[0])
+            .then(a[1].total_cmp(&b[1]))
+            .then(a[2].total_cmp(&b[2]))
+    });
+    distinct.dedup();
+    (distinct.len() >= 3).then_some(ring)
 }
 
 /// Read CityGML from `input`, calling `each` for every city object.
@@ -217,11 +237,27 @@ pub fn read_city_objects<R: BufRead>(
     input: R,
     mut each: impl FnMut(CityObject),
 ) -> Result<ReadStats, ReadError> {
+    read_city_objects_while(input, |o| {
+        each(o);
+        true
+    })
+}
+
+/// As [`read_city_objects`], stopping early when `each` returns false. Objects without an
+/// srsName of their own get the document's.
+pub fn read_city_objects_while<R: BufRead>(
+    input: R,
+    mut each: impl FnMut(CityObject) -> bool,
+) -> Result<ReadStats, ReadError> {
     let mut reader = Reader::from_reader(input);
     reader.config_mut().trim_text(false);
     let mut buf = Vec::new();
     let mut stats = ReadStats::default();
     let mut path: Vec<String> = Vec::new();
+    // gml:id of each open element (None without one), parallel to `path`.
+    let mut ids: Vec<Option<String>> = Vec::new();
+    // codeSpace of the innermost open element inside an object: (depth, codeSpace).
+    let mut code_space: Option<(usize, String)> = None;
     let mut objects: Vec<ObjectFrame> = Vec::new();
     let mut poly: Option<PolyFrame> = None;
     let mut text = String::new();
@@ -259,7 +295,10 @@ pub fn read_city_objects<R: BufRead>(
                     }
                 }
                 text.clear();
-                if OBJECT_CLASSES.contains(&name.as_str()) {
+                let member_child = path
+                    .last()
+                    .is_some_and(|p| p == "cityObjectMember" || p == "featureMember");
+                if OBJECT_CLASSES.contains(&name.as_str()) || (member_child && !empty) {
                     let parent = objects.last().map(|o| o.obj.gml_id.clone());
                     let id = attr(e, "id").unwrap_or_else(|| {
                         format!("{name}_{}", stats.objects + objects.len() as u64 + 1)
@@ -278,6 +317,9 @@ pub fn read_city_objects<R: BufRead>(
                     && poly.is_none()
                 {
                     let lod = path.iter().rev().find_map(|p| lod_of(p));
+                    let from = objects.last().map_or(0, |o| o.depth);
+                    let enclosing_ids: Vec<String> =
+                        ids.iter().skip(from).rev().flatten().cloned().collect();
                     let surface = path
                         .iter()
                         .rev()
@@ -287,12 +329,14 @@ pub fn read_city_objects<R: BufRead>(
                         id: attr(e, "id"),
                         lod,
                         surface,
+                        enclosing_ids,
                         dim: default_dim,
                         ..Default::default()
                     });
                 } else if let Some(p) = poly.as_mut() {
                     match name.as_str() {
                         "interior" | "innerBoundaryIs" => p.in_interior = true,
+                        "LinearRing" => p.ring_id = attr(e, "id"),
                         "exterior" | "outerBoundaryIs" => p.in_interior = false,
                         "posList" | "pos" => {
                             if let Some(d) =
@@ -312,6 +356,7 @@ pub fn read_city_objects<R: BufRead>(
                                 .push(h.trim_start_matches('#').to_string());
                         }
                     }
+                    code_space = attr(e, "codeSpace").map(|c| (path.len() + 1, c));
                     match name.as_str() {
                         "stringAttribute" | "intAttribute" | "doubleAttribute"
                         | "dateAttribute" | "uriAttribute" | "measureAttribute" => {
@@ -327,8 +372,7 @@ pub fn read_city_objects<R: BufRead>(
                 }
                 if !empty {
                     path.push(name);
-                } else if poly.is_none() {
-                    // An empty element ends at once; nothing else to do.
+                    ids.push(attr(e, "id"));
                 }
             }
             Event::Text(t) => {
@@ -357,6 +401,7 @@ pub fn read_city_objects<R: BufRead>(
             Event::CData(t) => text.push_str(&t),
             Event::End(_) => {
                 let Some(name) = path.pop() else { break };
+                ids.pop();
                 let depth = path.len() + 1;
                 if let Some(p) = poly.as_mut() {
                     match name.as_str() {
@@ -378,10 +423,16 @@ pub fn read_city_objects<R: BufRead>(
                             } else {
                                 ring
                             };
+                            let id = p.ring_id.take();
                             match close_ring(ring) {
-                                Some(r) if p.in_interior => p.interiors.push(r),
-                                Some(r) if p.exterior.is_empty() => p.exterior = r,
-                                Some(r) => p.interiors.push(r),
+                                Some(r) if p.in_interior || !p.exterior.is_empty() => {
+                                    p.interiors.push(r);
+                                    p.interior_ids.push(id);
+                                }
+                                Some(r) => {
+                                    p.exterior = r;
+                                    p.exterior_id = id;
+                                }
                                 None => stats.degenerate_rings += 1,
                             }
                         }
@@ -390,12 +441,16 @@ pub fn read_city_objects<R: BufRead>(
                                 if !p.exterior.is_empty() {
                                     stats.polygons += 1;
                                     if let Some(o) = objects.last_mut() {
+                                        let mut ring_ids = vec![p.exterior_id];
+                                        ring_ids.extend(p.interior_ids);
                                         o.obj.polygons.push(Polygon {
                                             gml_id: p.id,
                                             lod: p.lod,
                                             surface: p.surface,
                                             exterior: p.exterior,
                                             interiors: p.interiors,
+                                            ring_ids,
+                                            enclosing_ids: p.enclosing_ids,
                                         });
                                     }
                                 }
@@ -421,7 +476,12 @@ pub fn read_city_objects<R: BufRead>(
                             .collect();
                         done.unresolved_refs = refs;
                         stats.objects += 1;
-                        each(done);
+                        if done.srs_name.is_none() {
+                            done.srs_name = stats.srs_name.clone();
+                        }
+                        if !each(done) {
+                            return Ok(stats);
+                        }
                     } else if let Some((gname, gvalue, kind)) = o.generic.as_mut() {
                         match name.as_str() {
                             "name" => *gname = Some(text.trim().to_string()),
@@ -441,12 +501,19 @@ pub fn read_city_objects<R: BufRead>(
                         }
                     } else if !text.trim().is_empty()
                         && !NOT_ATTRIBUTES.contains(&name.as_str())
-                        && !path
-                            .iter()
-                            .skip(o.depth)
-                            .any(|p| lod_of(p).is_some() || SURFACE_CLASSES.contains(&p.as_str()))
+                        && !path.iter().skip(o.depth).any(|p| {
+                            lod_of(p).is_some()
+                                || SURFACE_CLASSES.contains(&p.as_str())
+                                || p == "appearance"
+                                || p == "appearanceMember"
+                        })
                     {
                         // A simple child element (or nested ADE element) with text.
+                        if let Some((d, cs)) = code_space.take() {
+                            if d == depth {
+                                o.obj.code_spaces.push((o.obj.attributes.len(), cs));
+                            }
+                        }
                         o.obj
                             .attributes
                             .push((name.clone(), AttrValue::guess(&text)));

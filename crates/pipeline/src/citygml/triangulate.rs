@@ -127,6 +127,7 @@ mod tests {
                 [x0 + 4.0, y0, 3.5],
                 [x0 + 4.0, y0, 2.0],
             ]],
+            ..Default::default()
         };
         let t = triangulate(&wall, &mut Earcut::new()).unwrap();
         assert!((area(&t) - 57.0).abs() < 1e-6, "{}", area(&t));
@@ -143,6 +144,7 @@ mod tests {
             surface: None,
             exterior: vec![[0.0, 0.0, 0.0], [1.0, 1.0, 1.0], [2.0, 2.0, 2.0]],
             interiors: vec![],
+            ..Default::default()
         };
         assert!(triangulate(&line, &mut Earcut::new()).is_none());
     }

@@ -1,5 +1,6 @@
 //! Encoders: plain functions from points to the bytes of one tile.
 
+pub mod features;
 mod glb;
 mod pnts;
 

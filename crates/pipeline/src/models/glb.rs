@@ -5,6 +5,7 @@
 
 use super::container::ImageData;
 use super::scene::Style;
+use crate::encode::features::{FeatureTable, ViewSink};
 use crate::encode::{glb_container, pad_to};
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
@@ -92,6 +93,13 @@ struct Bin {
     accessors: Vec<Value>,
 }
 
+impl ViewSink for Bin {
+    fn aligned_view(&mut self, data: &[u8]) -> usize {
+        pad_to(&mut self.bytes, 8, 0);
+        self.view(data, None)
+    }
+}
+
 impl Bin {
     fn view(&mut self, data: &[u8], target: Option<u32>) -> usize {
         pad_to(&mut self.bytes, 4, 0);
@@ -162,6 +170,19 @@ pub fn encode_mesh_glb(
     center: [f64; 3],
     src: &MaterialSource,
     image: &dyn Fn(usize) -> Option<ImageData>,
+) -> Vec<u8> {
+    encode_mesh_glb_features(meshes, center, src, image, None)
+}
+
+/// As [`encode_mesh_glb`], with the tile's features: meshes carrying a `_FEATURE_ID_0`
+/// column get `EXT_mesh_features` feature ids pointing at `features`' property table
+/// (`EXT_structural_metadata`).
+pub fn encode_mesh_glb_features(
+    meshes: &[TriangleMesh],
+    center: [f64; 3],
+    src: &MaterialSource,
+    image: &dyn Fn(usize) -> Option<ImageData>,
+    features: Option<&FeatureTable>,
 ) -> Vec<u8> {
     // Which materials and textures this tile uses, in ascending source order.
     let used_styles: BTreeSet<usize> = meshes
@@ -304,8 +325,16 @@ pub fn encode_mesh_glb(
                 prim["extensions"] = ext;
             }
         }
+        if let Some(table) = features {
+            if mesh.columns.iter().any(|c| c.name == "_FEATURE_ID_0") {
+                prim["extensions"]["EXT_mesh_features"] = json!({"featureIds": [{
+                    "featureCount": table.count, "attribute": 0, "propertyTable": 0
+                }]});
+            }
+        }
         primitives.push(prim);
     }
+    let metadata = features.map(|t| t.metadata_extension(&mut bin));
 
     let mut doc = json!({
         "asset": {"version": "2.0", "generator": concat!("tessera ", env!("CARGO_PKG_VERSION"))},
@@ -323,6 +352,9 @@ pub fn encode_mesh_glb(
         if !items.is_empty() {
             doc[key] = Value::Array(items);
         }
+    }
+    if let Some(m) = metadata {
+        doc["extensions"] = json!({"EXT_structural_metadata": m});
     }
     let mut used_ext = BTreeSet::new();
     collect_extensions(&doc, &mut used_ext);
@@ -346,18 +378,31 @@ pub fn encode_mesh_glb(
 
 /// Wrap a GLB as a 3D Tiles 1.0 `.b3dm` (no batch table).
 pub fn b3dm(glb: &[u8]) -> Vec<u8> {
-    let mut ft = br#"{"BATCH_LENGTH":0}"#.to_vec();
-    // The feature table must end on an 8-byte boundary counted from the file start.
+    b3dm_with_batch(glb, 0, None)
+}
+
+/// Wrap a GLB (whose vertices carry `_BATCHID`) as a `.b3dm` with `batch_length`
+/// features and their JSON batch table.
+pub fn b3dm_with_batch(glb: &[u8], batch_length: usize, batch: Option<&Value>) -> Vec<u8> {
+    let mut ft = format!("{{\"BATCH_LENGTH\":{batch_length}}}").into_bytes();
+    // Every part must end on an 8-byte boundary counted from the file start.
     while !(28 + ft.len()).is_multiple_of(8) {
         ft.push(b' ');
     }
-    let total = 28 + ft.len() + glb.len();
+    let mut bt = batch
+        .map(|b| serde_json::to_vec(b).unwrap_or_default())
+        .unwrap_or_default();
+    while !(28 + ft.len() + bt.len()).is_multiple_of(8) {
+        bt.push(b' ');
+    }
+    let total = 28 + ft.len() + bt.len() + glb.len();
     let mut out = Vec::with_capacity(total);
     out.extend_from_slice(b"b3dm");
-    for v in [1u32, total as u32, ft.len() as u32, 0, 0, 0] {
+    for v in [1u32, total as u32, ft.len() as u32, 0, bt.len() as u32, 0] {
         out.extend_from_slice(&v.to_le_bytes());
     }
     out.extend_from_slice(&ft);
+    out.extend_from_slice(&bt);
     out.extend_from_slice(glb);
     out
 }

@@ -15,7 +15,7 @@ mod scene;
 mod textures;
 
 pub use container::ImageData;
-pub use glb::{encode_mesh_glb, MaterialSource};
+pub use glb::{b3dm_with_batch, encode_mesh_glb, encode_mesh_glb_features, MaterialSource};
 pub use scene::{read_model, ModelSource, Style};
 
 use crate::detect::{discover, InputFormat};
@@ -59,7 +59,7 @@ impl Default for ModelOptions {
     }
 }
 
-fn content_uri(path: &[u8], format: TilesFormat) -> String {
+pub(crate) fn content_uri(path: &[u8], format: TilesFormat) -> String {
     let ext = match format {
         TilesFormat::Tiles11 => "glb",
         TilesFormat::Tiles10 => "b3dm",
