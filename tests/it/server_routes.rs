@@ -543,6 +543,14 @@ async fn create_validation_paging_and_sorting() {
             400,
         ),
         (
+            json!({"name": "x", "type": "3DTILES", "options": {"sourceType": "CITYGML", "clampToTerrain": true}}),
+            400,
+        ),
+        (
+            json!({"name": "x", "type": "3DTILES", "options": {"sourceType": "CITYGML", "clampToTerrain": "yes", "baseTerrainId": 1}}),
+            400,
+        ),
+        (
             json!({"name": "x", "type": "3DTILES", "options": {"sourceType": "POINT_CLOUD"}, "from": {"type": "S3"}}),
             501,
         ),
@@ -1429,6 +1437,22 @@ async fn upload_tutorial_with_the_aws_sdk_for_every_source_type() {
             json!({}),
             samples.join("gltf/BoxTextured.glb"),
             "BoxTextured.glb",
+        ),
+        (
+            "3DTILES",
+            "CITYGML",
+            json!({}),
+            samples.join("citygml/plateau-yokosuka.zip"),
+            "tileset.json",
+        ),
+        // Clamped onto the terrain asset made above (1001); the buildings lie outside it,
+        // so they keep their heights and the asset still completes.
+        (
+            "3DTILES",
+            "CITYGML",
+            json!({"clampToTerrain": true, "baseTerrainId": 1001}),
+            samples.join("citygml/plateau-yokosuka.zip"),
+            "tileset.json",
         ),
     ];
     for (type_, source, extra, file, root) in cases {

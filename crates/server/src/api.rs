@@ -751,6 +751,29 @@ fn normalise_options(type_: &str, options: &Value) -> ApiResult<Value> {
             return Err(ApiError::bad_request("options.waterMask must be a boolean"));
         }
     }
+    if let Some(c) = o.get(option::CLAMP_TO_TERRAIN) {
+        if !c.is_boolean() {
+            return Err(ApiError::bad_request(
+                "options.clampToTerrain must be a boolean",
+            ));
+        }
+    }
+    if let Some(b) = o.get(option::BASE_TERRAIN_ID) {
+        if !b.is_null() && b.as_i64().is_none() {
+            return Err(ApiError::bad_request(
+                "options.baseTerrainId must be the id of a TERRAIN asset",
+            ));
+        }
+    }
+    if o.get(option::CLAMP_TO_TERRAIN).and_then(Value::as_bool) == Some(true)
+        && o.get(option::BASE_TERRAIN_ID)
+            .and_then(Value::as_i64)
+            .is_none()
+    {
+        return Err(ApiError::bad_request(
+            "options.clampToTerrain needs options.baseTerrainId: the id of a TERRAIN asset on this server",
+        ));
+    }
     Ok(Value::Object(o))
 }
 

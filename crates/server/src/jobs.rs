@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use tessera_model::{CrsSpec, Stage};
-use tessera_pipeline::error::{CrsError, InputError, LasError, ModelError, RasterError};
+use tessera_pipeline::error::{
+    CityGmlError, CrsError, InputError, LasError, ModelError, RasterError,
+};
 use tessera_pipeline::{ErrorKind, JobReport, JobSpec, PipelineError, Progress, Target};
 
 /// Runs one conversion. The real one drives the pipeline on its own rayon pool; tests
@@ -218,6 +220,7 @@ fn mitigation(code: &str) -> &'static str {
         "OUT_OF_RANGE_COORDINATES" => "The CRS is wrong; set options.inputCrs to the right one.",
         "EMPTY_DATA" => "Check the export: the upload holds no geometry, points or data pixels.",
         "LIMIT_EXCEEDED" => "Split the input or raise the limit.",
+        "MISSING_TERRAIN" => "Upload the DEM as a RASTER_TERRAIN asset first, wait for COMPLETE, and pass its id as options.baseTerrainId.",
         _ => "Retry with a new asset; if it fails again, report a bug with the server log.",
     }
 }
@@ -235,6 +238,12 @@ fn pipeline_code(e: &PipelineError) -> &'static str {
         PipelineError::Model(ModelError::Empty { .. }) => "EMPTY_DATA",
         PipelineError::Model(ModelError::NoPlacement { .. }) => "MISSING_CRS",
         PipelineError::Model(_) => "UNREADABLE_FILE",
+        PipelineError::CityGml(CityGmlError::NoCrs { .. }) => "MISSING_CRS",
+        PipelineError::CityGml(CityGmlError::UnknownCrs { .. }) => "UNKNOWN_CRS",
+        PipelineError::CityGml(CityGmlError::Archive { .. }) => "INVALID_ARCHIVE",
+        PipelineError::CityGml(CityGmlError::Empty { .. }) => "EMPTY_DATA",
+        PipelineError::CityGml(CityGmlError::NotCityGml { .. }) => "SOURCE_TYPE_MISMATCH",
+        PipelineError::CityGml(_) => "UNREADABLE_FILE",
         PipelineError::Crs(CrsError::Missing { .. } | CrsError::RasterCrs { .. }) => "MISSING_CRS",
         PipelineError::Crs(CrsError::Unusable { .. } | CrsError::Geoid { .. }) => "UNKNOWN_CRS",
         PipelineError::Crs(CrsError::Implausible { .. }) => "OUT_OF_RANGE_COORDINATES",
@@ -345,6 +354,9 @@ fn process(
         .as_str()
         .unwrap_or("")
         .to_string();
+    if source_type == "CITYGML" {
+        return process_citygml(asset, layout, runner, progress);
+    }
     // Zips are unpacked into the work folder; everything else is read where it was
     // uploaded.
     let unzipped = work.join("unzipped");
@@ -432,6 +444,44 @@ fn process(
         e => Failure::Pipeline(e),
     })?;
     Ok((report, entry))
+}
+
+/// CityGML: the upload folder as it is; the pipeline reads the documents, zips
+/// included (entries checked as it goes), and finds textures and codelists beside them.
+fn process_citygml(
+    asset: &AssetRow,
+    layout: &Layout,
+    runner: &dyn JobRunner,
+    progress: &Progress,
+) -> Result<(JobReport, String), Failure> {
+    let sources = layout.sources(asset.id);
+    let mut spec = JobSpec::new(vec![sources], layout.output(asset.id));
+    spec.temp_dir = Some(layout.work(asset.id));
+    spec.target = Target::Tiles3d;
+    if let Some(c) = asset.options[option::INPUT_CRS].as_str() {
+        spec.input_crs = Some(CrsSpec::parse(c).map_err(|e| Failure::Data {
+            code: "UNKNOWN_CRS",
+            message: format!("options.inputCrs: {e}"),
+        })?);
+    }
+    if asset.options[option::CLAMP_TO_TERRAIN].as_bool() == Some(true) {
+        let id = asset.options[option::BASE_TERRAIN_ID].as_i64().unwrap_or(0);
+        let terrain = layout.output(id);
+        if !terrain.join("layer.json").is_file() {
+            return Err(Failure::Data {
+                code: "MISSING_TERRAIN",
+                message: format!(
+                    "options.baseTerrainId {id} is not a completed TERRAIN asset of this server"
+                ),
+            });
+        }
+        spec.city.clamp_to_terrain = Some(terrain);
+    }
+    let report = runner.run(&spec, progress).map_err(|e| match e {
+        PipelineError::Canceled => Failure::Canceled,
+        e => Failure::Pipeline(e),
+    })?;
+    Ok((report, "tileset.json".into()))
 }
 
 /// Native types: the single uploaded file (a glTF with its resources) is served as it is.

@@ -242,6 +242,8 @@ pub mod option {
     pub const INPUT_CRS: &str = "inputCrs";
     pub const POSITION: &str = "position";
     pub const WATER_MASK: &str = "waterMask";
+    pub const CLAMP_TO_TERRAIN: &str = "clampToTerrain";
+    pub const BASE_TERRAIN_ID: &str = "baseTerrainId";
     pub const TILESET_JSON: &str = "tilesetJson";
 }
 
