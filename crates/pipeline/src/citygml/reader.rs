@@ -153,17 +153,43 @@ pub enum ReadError {
     NotCityGml,
 }
 
-fn local(name: &str) -> String {
+fn local_str(name: &str) -> &str {
     match name.rsplit_once(':') {
-        Some((_, l)) => l.to_string(),
-        None => name.to_string(),
+        Some((_, l)) => l,
+        None => name,
     }
 }
 
-fn attr(e: &BytesStart, wanted: &str) -> Option<String> {
-    e.attributes()
-        .flatten()
-        .find_map(|a| (local(a.key.as_ref()) == wanted).then(|| a.value.to_string()))
+fn local(name: &str) -> String {
+    local_str(name).to_string()
+}
+
+/// The attributes the reader looks at, read in one pass over an element's attributes.
+#[derive(Default)]
+struct Attrs {
+    id: Option<String>,
+    srs_name: Option<String>,
+    srs_dimension: Option<String>,
+    href: Option<String>,
+    code_space: Option<String>,
+    name: Option<String>,
+}
+
+fn attrs(e: &BytesStart) -> Attrs {
+    let mut out = Attrs::default();
+    for a in e.attributes().with_checks(false).flatten() {
+        let slot = match local_str(a.key.as_ref()) {
+            "id" => &mut out.id,
+            "srsName" => &mut out.srs_name,
+            "srsDimension" => &mut out.srs_dimension,
+            "href" => &mut out.href,
+            "codeSpace" => &mut out.code_space,
+            "name" => &mut out.name,
+            _ => continue,
+        };
+        *slot = Some(a.value.to_string());
+    }
+    out
 }
 
 /// LoD of a property name like `lod2Solid`, `lod0FootPrint`, `lod3MultiSurface`.
@@ -276,19 +302,24 @@ pub fn read_city_objects_while<R: BufRead>(
             Event::Start(ref e) | Event::Empty(ref e) => {
                 let empty = matches!(ev, Event::Empty(_));
                 let name = local(e.name().as_ref());
+                let at = attrs(e);
                 if path.is_empty() {
                     if name != "CityModel" {
                         return Err(ReadError::NotCityGml);
                     }
                     seen_root = true;
                 }
-                if let Some(s) = attr(e, "srsName") {
+                if let Some(s) = at.srs_name.clone() {
                     stats.srs_name.get_or_insert(s.clone());
                     if let Some(o) = objects.last_mut() {
                         o.obj.srs_name.get_or_insert(s);
                     }
                 }
-                if let Some(d) = attr(e, "srsDimension").and_then(|d| d.parse::<u8>().ok()) {
+                if let Some(d) = at
+                    .srs_dimension
+                    .as_deref()
+                    .and_then(|d| d.parse::<u8>().ok())
+                {
                     stats.srs_dimension.get_or_insert(d);
                     if poly.is_none() && (2..=3).contains(&d) {
                         default_dim = d as usize;
@@ -300,7 +331,7 @@ pub fn read_city_objects_while<R: BufRead>(
                     .is_some_and(|p| p == "cityObjectMember" || p == "featureMember");
                 if OBJECT_CLASSES.contains(&name.as_str()) || (member_child && !empty) {
                     let parent = objects.last().map(|o| o.obj.gml_id.clone());
-                    let id = attr(e, "id").unwrap_or_else(|| {
+                    let id = at.id.clone().unwrap_or_else(|| {
                         format!("{name}_{}", stats.objects + objects.len() as u64 + 1)
                     });
                     objects.push(ObjectFrame {
@@ -326,7 +357,7 @@ pub fn read_city_objects_while<R: BufRead>(
                         .find(|p| SURFACE_CLASSES.contains(&p.as_str()))
                         .cloned();
                     poly = Some(PolyFrame {
-                        id: attr(e, "id"),
+                        id: at.id.clone(),
                         lod,
                         surface,
                         enclosing_ids,
@@ -336,11 +367,13 @@ pub fn read_city_objects_while<R: BufRead>(
                 } else if let Some(p) = poly.as_mut() {
                     match name.as_str() {
                         "interior" | "innerBoundaryIs" => p.in_interior = true,
-                        "LinearRing" => p.ring_id = attr(e, "id"),
+                        "LinearRing" => p.ring_id = at.id.clone(),
                         "exterior" | "outerBoundaryIs" => p.in_interior = false,
                         "posList" | "pos" => {
-                            if let Some(d) =
-                                attr(e, "srsDimension").and_then(|d| d.parse::<usize>().ok())
+                            if let Some(d) = at
+                                .srs_dimension
+                                .as_deref()
+                                .and_then(|d| d.parse::<usize>().ok())
                             {
                                 p.dim = d;
                             }
@@ -349,18 +382,18 @@ pub fn read_city_objects_while<R: BufRead>(
                     }
                 } else if let Some(o) = objects.last_mut() {
                     // A reference to geometry defined elsewhere.
-                    if let Some(h) = attr(e, "href") {
+                    if let Some(h) = at.href.clone() {
                         if path.iter().any(|p| lod_of(p).is_some()) || name.ends_with("Member") {
                             o.obj
                                 .unresolved_refs
                                 .push(h.trim_start_matches('#').to_string());
                         }
                     }
-                    code_space = attr(e, "codeSpace").map(|c| (path.len() + 1, c));
+                    code_space = at.code_space.clone().map(|c| (path.len() + 1, c));
                     match name.as_str() {
                         "stringAttribute" | "intAttribute" | "doubleAttribute"
                         | "dateAttribute" | "uriAttribute" | "measureAttribute" => {
-                            o.generic = Some((attr(e, "name"), None, name.clone()));
+                            o.generic = Some((at.name.clone(), None, name.clone()));
                         }
                         "StringAttribute" | "IntAttribute" | "DoubleAttribute"
                         | "DateAttribute" | "UriAttribute" | "MeasureAttribute"
@@ -372,7 +405,7 @@ pub fn read_city_objects_while<R: BufRead>(
                 }
                 if !empty {
                     path.push(name);
-                    ids.push(attr(e, "id"));
+                    ids.push(at.id);
                 }
             }
             Event::Text(t) => {

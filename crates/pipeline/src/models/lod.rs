@@ -102,7 +102,7 @@ fn halve(mut refs: Vec<TriRef>) -> (Vec<TriRef>, Vec<TriRef>) {
 }
 
 /// Merge meshes of the same style whose attributes match (fewer draw calls).
-pub(crate) fn merge_by_style(meshes: impl IntoIterator<Item = TriangleMesh>) -> Vec<TriangleMesh> {
+pub fn merge_by_style(meshes: impl IntoIterator<Item = TriangleMesh>) -> Vec<TriangleMesh> {
     let mut out: Vec<TriangleMesh> = Vec::new();
     for m in meshes {
         let mut merged = false;
