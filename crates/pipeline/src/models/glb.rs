@@ -96,7 +96,8 @@ struct Bin {
 impl ViewSink for Bin {
     fn aligned_view(&mut self, data: &[u8]) -> usize {
         pad_to(&mut self.bytes, 8, 0);
-        self.view(data, None)
+        // glTF wants every buffer view to hold at least one byte (all-empty strings).
+        self.view(if data.is_empty() { &[0] } else { data }, None)
     }
 }
 
