@@ -273,6 +273,7 @@ struct ChunkOut {
     triangles: u64,
     degenerate: u64,
     texture_mismatch: u64,
+    unresolved_refs: u64,
 }
 
 fn resolve_codes(o: &mut CityObject, ctx: &DocContext) {
@@ -309,6 +310,7 @@ fn convert_chunk(
     };
     for mut o in objects {
         resolve_codes(&mut o, ctx);
+        out.unresolved_refs += o.unresolved_refs.len() as u64;
         let chosen = pick_lod(&o, ctx.lod);
         let polygons: Vec<_> = std::mem::take(&mut o.polygons)
             .into_iter()
@@ -669,8 +671,10 @@ pub fn convert_document(
         ..Default::default()
     };
     let mut mismatch = 0;
+    let mut unresolved = 0;
     for (_, c) in chunks {
         let c = c?;
+        unresolved += c.unresolved_refs;
         out.parts.extend(c.parts);
         out.triangles += c.triangles;
         out.degenerate_polygons += c.degenerate;
@@ -682,6 +686,15 @@ pub fn convert_document(
             "degenerate-polygons",
             format!(
                 "{}: {degenerate} polygon(s)/ring(s) without area, with fewer than 3 points or with coordinates that are not numbers skipped",
+                path.display()
+            ),
+        );
+    }
+    if unresolved > 0 {
+        warnings.push(
+            "citygml-xlink-outside",
+            format!(
+                "{}: {unresolved} xlink:href geometry reference(s) point outside their city object and are not drawn",
                 path.display()
             ),
         );
