@@ -54,8 +54,24 @@ struct UnitParts {
     parts: Vec<usize>,
 }
 
+thread_local! {
+    /// ECEF → WGS 84 geographic, made once per worker thread (making one costs
+    /// milliseconds; it is called per city object).
+    static GEODETIC: std::cell::RefCell<Option<tessera_proj::Transformer>> =
+        const { std::cell::RefCell::new(None) };
+}
+
 fn to_geodetic(ecef: &mut [[f64; 3]]) -> Result<(), tessera_proj::ProjError> {
-    tessera_proj::Transformer::new("EPSG:4978", "EPSG:4979")?.transform(ecef)
+    GEODETIC.with(|cell| {
+        let mut t = cell.borrow_mut();
+        if t.is_none() {
+            *t = Some(tessera_proj::Transformer::new("EPSG:4978", "EPSG:4979")?);
+        }
+        match t.as_ref() {
+            Some(t) => t.transform(ecef),
+            None => Ok(()),
+        }
+    })
 }
 
 /// Group parts under their top-level ancestor, in order of the ancestor.
