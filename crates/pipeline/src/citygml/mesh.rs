@@ -21,6 +21,7 @@ use earcut::Earcut;
 use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use tessera_model::{CrsSpec, TriangleMesh, VertexColumn};
 
@@ -567,23 +568,38 @@ pub fn convert_document(
     let mut crs_label = String::new();
     let mut crs_source = String::new();
     let input = loc.open()?;
+    let in_flight = AtomicUsize::new(0);
     let stats = rayon::in_place_scope(|scope| {
         let mut chunk: Vec<CityObject> = Vec::new();
         let mut seq = 0usize;
         let mut chunk_plan: Option<Arc<Plan>> = None;
         let ctx = &ctx;
         let results = &results;
+        // Chunks waiting or running; past the limit the parser converts the chunk itself,
+        // so raw objects never pile up ahead of the workers.
+        let in_flight = &in_flight;
+        let limit = 2 * rayon::current_num_threads();
         let flush = |chunk: &mut Vec<CityObject>, plan: &Arc<Plan>, seq: &mut usize| {
             let objects = std::mem::take(chunk);
             let plan = plan.clone();
             let s = *seq;
             *seq += 1;
+            if rayon::current_num_threads() == 1 || in_flight.load(Ordering::Acquire) >= limit {
+                let r = convert_chunk(objects, ctx, &plan);
+                results
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push((s, r));
+                return;
+            }
+            in_flight.fetch_add(1, Ordering::AcqRel);
             scope.spawn(move |_| {
                 let r = convert_chunk(objects, ctx, &plan);
                 results
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
                     .push((s, r));
+                in_flight.fetch_sub(1, Ordering::AcqRel);
             });
         };
         let read = read_city_objects_while(input, |o| {

@@ -168,7 +168,7 @@ mod tests {
                 ty: PropertyType::Int32,
             },
         ];
-        assert_eq!(identifier("建物ID"), "___ID");
+        assert_eq!(identifier("建物ID"), "__ID");
         assert_eq!(identifier("3d"), "_3d");
         let t = FeatureTable {
             schema: schema_json("s", "CityObject", &defs),
