@@ -8,7 +8,7 @@
 //! `app:target` text and `app:textureCoordinates` followed by `app:ring`). Only one theme
 //! is drawn: the one asked for, else the first that has textures, else the first.
 
-use super::reader::ReadError;
+use super::reader::{local_str as local, ReadError};
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
 use std::collections::HashMap;
@@ -77,13 +77,6 @@ impl Appearances {
 
     pub fn theme_names(&self) -> Vec<String> {
         self.themes.iter().map(|t| t.name.clone()).collect()
-    }
-}
-
-fn local(name: &str) -> &str {
-    match name.rsplit_once(':') {
-        Some((_, l)) => l,
-        None => name,
     }
 }
 

@@ -153,7 +153,8 @@ pub enum ReadError {
     NotCityGml,
 }
 
-fn local_str(name: &str) -> &str {
+/// The local part of a qualified name (`bldg:Building` → `Building`).
+pub(crate) fn local_str(name: &str) -> &str {
     match name.rsplit_once(':') {
         Some((_, l)) => l,
         None => name,

@@ -16,8 +16,10 @@ use crate::encode::features::{
 use crate::error::{CityGmlError, PipelineError};
 use crate::job::{JobSpec, TilesFormat};
 use crate::models::lod::merge_by_style;
+use crate::models::sniff_mime;
 use crate::models::{
-    b3dm_with_batch, content_uri, encode_mesh_glb_features, ImageData, MaterialSource, Style,
+    b3dm_with_batch, content_uri, encode_mesh_glb_features, flatten, tileset_json, ImageData,
+    MaterialSource, MeshTreeNode, Style,
 };
 use crate::progress::Progress;
 use crate::report::{InputSummary, JobReport, Warnings};
@@ -428,16 +430,6 @@ fn materials_for(keys: &[StyleKey], image_locs: &HashMap<String, Location>) -> M
     out
 }
 
-fn sniff_mime(b: &[u8]) -> Option<&'static str> {
-    if b.starts_with(&[0x89, b'P', b'N', b'G']) {
-        Some("image/png")
-    } else if b.starts_with(&[0xFF, 0xD8, 0xFF]) {
-        Some("image/jpeg")
-    } else {
-        None
-    }
-}
-
 /// An image as a tile embeds it: JPEG/PNG as they are when small enough, anything else
 /// (TIFF, GIF, BMP…) or anything larger than [`MAX_TEXTURE_PX`] decoded and written
 /// again. `None` (with a warning) when it cannot be read or decoded.
@@ -452,7 +444,7 @@ fn load_image(loc: &Location, warnings: &Warnings) -> Option<ImageData> {
             return None;
         }
     };
-    let mime = sniff_mime(&bytes);
+    let mime = sniff_mime(&bytes).filter(|m| *m == "image/png" || *m == "image/jpeg");
     if let Some(m) = mime {
         let size = image::ImageReader::new(std::io::Cursor::new(&bytes))
             .with_guessed_format()
@@ -501,40 +493,19 @@ fn load_image(loc: &Location, warnings: &Warnings) -> Option<ImageData> {
     })
 }
 
-fn flatten<'a>(node: &'a CityNode, path: &mut Vec<u8>, out: &mut Vec<(Vec<u8>, &'a CityNode)>) {
-    if !node.units.is_empty() {
-        out.push((path.clone(), node));
+impl MeshTreeNode for CityNode {
+    fn bounds(&self) -> &Aabb {
+        &self.bounds
     }
-    for (i, c) in node.children.iter().enumerate() {
-        path.push(i as u8);
-        flatten(c, path, out);
-        path.pop();
+    fn error_m(&self) -> f64 {
+        self.error_m
     }
-}
-
-fn tile_json(node: &CityNode, path: &mut Vec<u8>, format: TilesFormat) -> Value {
-    let mut t = json!({
-        "boundingVolume": {"box": node.bounds.to_tiles_box()},
-        "geometricError": node.error_m,
-    });
-    if !node.units.is_empty() {
-        t["content"] = json!({"uri": content_uri(path, format)});
+    fn has_content(&self) -> bool {
+        !self.units.is_empty()
     }
-    if !node.children.is_empty() {
-        let kids: Vec<Value> = node
-            .children
-            .iter()
-            .enumerate()
-            .map(|(i, c)| {
-                path.push(i as u8);
-                let v = tile_json(c, path, format);
-                path.pop();
-                v
-            })
-            .collect();
-        t["children"] = Value::Array(kids);
+    fn children(&self) -> &[Self] {
+        &self.children
     }
-    t
 }
 
 /// Convert CityGML documents into a 3D Tiles tileset.
@@ -839,19 +810,7 @@ pub fn run_citygml(spec: &JobSpec, progress: &Progress) -> Result<JobReport, Pip
         )));
     }
 
-    let mut root = tile_json(&tree, &mut Vec::new(), spec.format);
-    root["refine"] = json!("ADD");
-    root["transform"] = json!(frame.to_ecef_matrix());
-    let top = tree.error_m.max(tree.bounds.diagonal()).max(1.0);
-    let version = match spec.format {
-        TilesFormat::Tiles11 => "1.1",
-        TilesFormat::Tiles10 => "1.0",
-    };
-    let mut tileset = json!({
-        "asset": {"version": version, "generator": concat!("tessera ", env!("CARGO_PKG_VERSION"))},
-        "geometricError": top,
-        "root": root,
-    });
+    let mut tileset = tileset_json(&tree, &frame, spec.format, "ADD");
     if spec.format == TilesFormat::Tiles11 {
         tileset["schema"] = schema.clone();
     }

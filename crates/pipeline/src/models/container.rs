@@ -260,7 +260,8 @@ pub struct ImageData {
     pub mime: String,
 }
 
-fn sniff_mime(b: &[u8]) -> Option<&'static str> {
+/// The media type an image's first bytes announce (PNG, JPEG, WebP, KTX2).
+pub fn sniff_mime(b: &[u8]) -> Option<&'static str> {
     if b.starts_with(&[0x89, b'P', b'N', b'G']) {
         Some("image/png")
     } else if b.starts_with(&[0xFF, 0xD8, 0xFF]) {

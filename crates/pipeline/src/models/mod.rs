@@ -14,7 +14,7 @@ pub mod place;
 mod scene;
 mod textures;
 
-pub use container::ImageData;
+pub use container::{sniff_mime, ImageData};
 pub use glb::{b3dm_with_batch, encode_mesh_glb, encode_mesh_glb_features, MaterialSource};
 pub use scene::{read_model, ModelSource, Style};
 
@@ -29,7 +29,7 @@ use place::Placement;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use tessera_model::{EnuFrame, Stage};
+use tessera_model::{Aabb, EnuFrame, Stage};
 
 /// Placement and tiling of a model.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -74,17 +74,41 @@ pub(crate) fn content_uri(path: &[u8], format: TilesFormat) -> String {
     format!("{name}.{ext}")
 }
 
-fn tile_json(node: &TileNode, path: &mut Vec<u8>, format: TilesFormat) -> Value {
+/// A tile of a mesh tile tree (models: [`TileNode`], city models: the city tree), as
+/// `tileset.json` and the tile writer see it.
+pub trait MeshTreeNode: Sized {
+    fn bounds(&self) -> &Aabb;
+    fn error_m(&self) -> f64;
+    fn has_content(&self) -> bool;
+    fn children(&self) -> &[Self];
+}
+
+impl MeshTreeNode for TileNode {
+    fn bounds(&self) -> &Aabb {
+        &self.bounds
+    }
+    fn error_m(&self) -> f64 {
+        self.error_m
+    }
+    fn has_content(&self) -> bool {
+        !self.meshes.is_empty()
+    }
+    fn children(&self) -> &[Self] {
+        &self.children
+    }
+}
+
+fn tile_json<N: MeshTreeNode>(node: &N, path: &mut Vec<u8>, format: TilesFormat) -> Value {
     let mut t = json!({
-        "boundingVolume": {"box": node.bounds.to_tiles_box()},
-        "geometricError": node.error_m,
+        "boundingVolume": {"box": node.bounds().to_tiles_box()},
+        "geometricError": node.error_m(),
     });
-    if !node.meshes.is_empty() {
+    if node.has_content() {
         t["content"] = json!({"uri": content_uri(path, format)});
     }
-    if !node.children.is_empty() {
+    if !node.children().is_empty() {
         let kids: Vec<Value> = node
-            .children
+            .children()
             .iter()
             .enumerate()
             .map(|(i, c)| {
@@ -99,13 +123,18 @@ fn tile_json(node: &TileNode, path: &mut Vec<u8>, format: TilesFormat) -> Value 
     t
 }
 
-/// `tileset.json` for a model tree in `frame`.
-pub fn tileset_json(root: &TileNode, frame: &EnuFrame, format: TilesFormat) -> Value {
+/// `tileset.json` for a mesh tree in `frame`, refined by `refine` (`ADD`/`REPLACE`).
+pub fn tileset_json<N: MeshTreeNode>(
+    root: &N,
+    frame: &EnuFrame,
+    format: TilesFormat,
+    refine: &str,
+) -> Value {
     let mut r = tile_json(root, &mut Vec::new(), format);
-    r["refine"] = json!("REPLACE");
+    r["refine"] = json!(refine);
     r["transform"] = json!(frame.to_ecef_matrix());
     // Not drawing the model at all is as wrong as its size.
-    let top = root.error_m.max(root.bounds.diagonal()).max(1e-3);
+    let top = root.error_m().max(root.bounds().diagonal()).max(1e-3);
     let version = match format {
         TilesFormat::Tiles11 => "1.1",
         TilesFormat::Tiles10 => "1.0",
@@ -117,11 +146,16 @@ pub fn tileset_json(root: &TileNode, frame: &EnuFrame, format: TilesFormat) -> V
     })
 }
 
-fn flatten<'a>(node: &'a TileNode, path: &mut Vec<u8>, out: &mut Vec<(Vec<u8>, &'a TileNode)>) {
-    if !node.meshes.is_empty() {
+/// Every tile with content and its path (child indices from the root), parents first.
+pub(crate) fn flatten<'a, N: MeshTreeNode>(
+    node: &'a N,
+    path: &mut Vec<u8>,
+    out: &mut Vec<(Vec<u8>, &'a N)>,
+) {
+    if node.has_content() {
         out.push((path.clone(), node));
     }
-    for (i, c) in node.children.iter().enumerate() {
+    for (i, c) in node.children().iter().enumerate() {
         path.push(i as u8);
         flatten(c, path, out);
         path.pop();
@@ -265,7 +299,7 @@ pub fn run_model(spec: &JobSpec, progress: &Progress) -> Result<JobReport, Pipel
         progress.raise(Stage::Tile, d, total);
         Ok::<(), PipelineError>(())
     })?;
-    let tileset = tileset_json(&tree, &placed.frame, spec.format);
+    let tileset = tileset_json(&tree, &placed.frame, spec.format, "REPLACE");
     let json = serde_json::to_vec_pretty(&tileset)
         .map_err(|e| PipelineError::Internal(format!("tileset.json: {e}")))?;
     sink.write("tileset.json", &json)?;
