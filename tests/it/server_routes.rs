@@ -1872,3 +1872,64 @@ fn kill_9_during_a_conversion_then_restart_completes_the_asset() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// The dashboard is served at `/` without a token (it asks for one itself), and CesiumJS
+/// from the configured folder under `/cesium/`, with paths kept inside it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboard_and_local_cesium_are_served() {
+    let cesium = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(cesium.path().join("Workers")).unwrap();
+    std::fs::write(cesium.path().join("Cesium.js"), "var Cesium = {};").unwrap();
+    std::fs::write(cesium.path().join("Workers/a.wasm"), b"\0asm").unwrap();
+    let dir = cesium.path().to_path_buf();
+    let s = server_in(
+        tempfile::tempdir().unwrap(),
+        AuthMode::Token,
+        scripted(),
+        move |c| c.cesium_dir = Some(dir),
+    );
+    let r = call(&s.app, Method::GET, "/", &[], vec![]).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.headers["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    let html = String::from_utf8(r.body).unwrap();
+    assert!(html.contains("/ui/app.js") && html.contains("Skip to content"));
+    for (path, mime, needle) in [
+        ("/ui/app.js", "text/javascript", "Ion.defaultServer"),
+        ("/ui/app.css", "text/css", ".viewer"),
+    ] {
+        let r = call(&s.app, Method::GET, path, &[], vec![]).await;
+        assert_eq!(r.status, StatusCode::OK, "{path}");
+        assert!(r.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with(mime));
+        assert!(String::from_utf8_lossy(&r.body).contains(needle), "{path}");
+    }
+    let r = call(&s.app, Method::GET, "/cesium/Cesium.js", &[], vec![]).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.headers["content-type"], "text/javascript");
+    assert_eq!(r.body, b"var Cesium = {};");
+    let r = call(&s.app, Method::GET, "/cesium/Workers/a.wasm", &[], vec![]).await;
+    assert_eq!(r.headers["content-type"], "application/wasm");
+    for bad in [
+        "/cesium/../admin-token.txt",
+        "/cesium/Workers/../../x",
+        "/cesium/%2e%2e/secret",
+        "/cesium/nope.js",
+    ] {
+        let r = call(&s.app, Method::GET, bad, &[], vec![]).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{bad}");
+    }
+    // API routes still need the token the dashboard asks for.
+    let r = call(&s.app, Method::GET, "/v1/assets", &[], vec![]).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+
+    // Without a CesiumJS folder the viewer's script is a 404 that says how to install it.
+    let bare = server(AuthMode::Disabled, scripted());
+    let r = call(&bare.app, Method::GET, "/cesium/Cesium.js", &[], vec![]).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert!(r.json()["message"].as_str().unwrap().contains("npm ci"));
+}

@@ -37,6 +37,11 @@ pub struct ServeArgs {
     /// Worker threads for conversion jobs (default: all cores)
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
+    /// CesiumJS build folder the dashboard's viewer loads (default: $TESSERA_CESIUM_DIR,
+    /// else node_modules/cesium/Build/Cesium under the working directory or above the
+    /// executable, as `npm ci` in the checkout installs it)
+    #[arg(long, value_name = "DIR")]
+    cesium_dir: Option<PathBuf>,
 }
 
 pub fn run(args: ServeArgs) -> ExitCode {
@@ -59,6 +64,25 @@ pub fn run(args: ServeArgs) -> ExitCode {
     let mut config = Config::new(args.data.clone(), auth);
     config.public_url = args.public_url.clone();
     config.admin_token = admin_env;
+    config.cesium_dir = match args.cesium_dir.clone().or_else(|| {
+        std::env::var_os("TESSERA_CESIUM_DIR")
+            .filter(|d| !d.is_empty())
+            .map(PathBuf::from)
+    }) {
+        Some(d) if d.join("Cesium.js").is_file() => Some(d),
+        Some(d) => {
+            eprintln!(
+                "error: --cesium-dir {}: no Cesium.js there (give node_modules/cesium/Build/Cesium)",
+                d.display()
+            );
+            return ExitCode::from(2);
+        }
+        None => {
+            let cwd = std::env::current_dir().unwrap_or_default();
+            let exe = std::env::current_exe().ok();
+            tessera_server::web::find_cesium_dir(&cwd, exe.as_deref())
+        }
+    };
     let (state, new_admin) = match tessera_server::open_state(config) {
         Ok(s) => s,
         Err(e) => {
@@ -100,12 +124,28 @@ pub fn run(args: ServeArgs) -> ExitCode {
             AuthMode::Disabled => "auth disabled",
             AuthMode::Token => "token auth",
         };
+        let local = listener.local_addr()?;
         eprintln!(
-            "tessera {} serving http://{} ({mode}; data in {})",
+            "tessera {} serving http://{local} ({mode}; data in {})",
             env!("CARGO_PKG_VERSION"),
-            listener.local_addr()?,
             args.data.display()
         );
+        let host = if local.ip().is_unspecified() {
+            format!("127.0.0.1:{}", local.port())
+        } else {
+            local.to_string()
+        };
+        let viewer = if state.config.cesium_dir.is_some() {
+            ""
+        } else {
+            " (3D viewer off: CesiumJS not found; run `npm ci` in the checkout or pass --cesium-dir)"
+        };
+        let sign_in = if auth == AuthMode::Token {
+            "; sign in with a token that has assets:list"
+        } else {
+            ""
+        };
+        eprintln!("dashboard: http://{host}/{sign_in}{viewer}");
         axum::serve(listener, app)
             .with_graceful_shutdown(shutdown_signal())
             .await

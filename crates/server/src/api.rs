@@ -31,6 +31,10 @@ pub fn router(state: Arc<AppState>) -> Router {
             get(get_token).patch(patch_token).delete(delete_token),
         );
     Router::new()
+        .route("/", get(crate::web::index))
+        .route("/ui/app.js", get(crate::web::app_js))
+        .route("/ui/app.css", get(crate::web::app_css))
+        .route("/cesium/{*path}", get(crate::web::cesium))
         .route("/appData", get(app_data))
         .route("/v1/me", get(me))
         .route("/v1/defaults", get(defaults))

@@ -2,7 +2,8 @@
 //!
 //! In: a [`Config`] (data folder, auth mode, public URL) and a [`jobs::JobRunner`].
 //! Out: an axum [`Router`] serving `/appData`, `/v1/…`, `/v2/tokens`, tiles under
-//! `/assets/{id}/…` and the S3-compatible upload endpoint under `/{bucket}/…`.
+//! `/assets/{id}/…`, the S3-compatible upload endpoint under `/{bucket}/…`, and the
+//! dashboard at `/` (CesiumJS under `/cesium/…`).
 //! Must not know: terminals. It reads the pipeline's progress snapshots; it never drives
 //! the pipeline's loop. Only `wire.rs` knows ion's JSON field names.
 
@@ -15,6 +16,7 @@ pub mod store;
 mod tiles;
 mod unzip;
 pub mod util;
+pub mod web;
 pub mod wire;
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -46,6 +48,8 @@ pub struct Config {
     pub upload_credential_ttl_s: i64,
     /// Largest single request body on JSON routes and direct uploads.
     pub max_upload_bytes: u64,
+    /// CesiumJS's `Build/Cesium` folder, served under `/cesium/` for the dashboard.
+    pub cesium_dir: Option<PathBuf>,
 }
 
 impl Config {
@@ -58,6 +62,7 @@ impl Config {
             endpoint_token_ttl_s: 3600,
             upload_credential_ttl_s: 3600,
             max_upload_bytes: 64 << 30,
+            cesium_dir: None,
         }
     }
 }

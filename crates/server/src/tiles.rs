@@ -47,7 +47,7 @@ fn tile_access(s: &AppState, uri: &Uri, headers: &HeaderMap, id: i64) -> Result<
     }
 }
 
-fn content_type(path: &Path, terrain_ext: &str) -> String {
+pub fn content_type(path: &Path, terrain_ext: &str) -> String {
     let ext = path
         .extension()
         .and_then(|e| e.to_str())
@@ -64,6 +64,12 @@ fn content_type(path: &Path, terrain_ext: &str) -> String {
         "xml" => "application/xml".into(),
         "kml" => "application/vnd.google-earth.kml+xml".into(),
         "kmz" => "application/vnd.google-earth.kmz".into(),
+        "js" | "mjs" => "text/javascript".into(),
+        "css" => "text/css".into(),
+        "html" => "text/html; charset=utf-8".into(),
+        "svg" => "image/svg+xml".into(),
+        "wasm" => "application/wasm".into(),
+        "ktx2" => "image/ktx2".into(),
         "terrain" if terrain_ext.is_empty() => "application/vnd.quantized-mesh".into(),
         "terrain" => format!("application/vnd.quantized-mesh;extensions={terrain_ext}"),
         _ => "application/octet-stream".into(),

@@ -1,0 +1,106 @@
+//! The dashboard (a static single-page app compiled into the binary) at `/`, and CesiumJS
+//! from a local npm install under `/cesium/…` so the viewer works without a network.
+
+use crate::tiles::{content_type, file_response};
+use crate::util::safe_relative;
+use crate::{ApiError, AppState};
+use axum::extract::{Path as UrlPath, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+const INDEX_HTML: &str = include_str!("../web/index.html");
+const APP_JS: &str = include_str!("../web/app.js");
+const APP_CSS: &str = include_str!("../web/app.css");
+
+/// Where CesiumJS's `Build/Cesium` folder is looked for when none is configured: under
+/// the working directory, then under each folder above the executable (a checkout's
+/// `node_modules` when the binary is `target/release/tessera`).
+pub fn find_cesium_dir(cwd: &Path, exe: Option<&Path>) -> Option<PathBuf> {
+    let rel = Path::new("node_modules/cesium/Build/Cesium");
+    let mut bases = vec![cwd.to_path_buf()];
+    if let Some(exe) = exe {
+        bases.extend(exe.ancestors().skip(1).map(Path::to_path_buf));
+    }
+    bases
+        .into_iter()
+        .map(|b| b.join(rel))
+        .find(|d| d.join("Cesium.js").is_file())
+}
+
+fn text(body: &'static str, mime: &'static str) -> Response {
+    let mut h = HeaderMap::new();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(mime));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    (StatusCode::OK, h, body).into_response()
+}
+
+pub async fn index() -> Response {
+    text(INDEX_HTML, "text/html; charset=utf-8")
+}
+
+pub async fn app_js() -> Response {
+    text(APP_JS, "text/javascript; charset=utf-8")
+}
+
+pub async fn app_css() -> Response {
+    text(APP_CSS, "text/css; charset=utf-8")
+}
+
+/// A file of the CesiumJS build; 404 with a hint when none is installed.
+pub async fn cesium(
+    State(s): State<Arc<AppState>>,
+    UrlPath(path): UrlPath<String>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let Some(root) = &s.config.cesium_dir else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "ResourceNotFound",
+            "CesiumJS is not installed: run `npm ci` in the Tessera checkout (scripts/demo does) or start the server with --cesium-dir pointing at node_modules/cesium/Build/Cesium",
+        ));
+    };
+    let rel = safe_relative(&path).ok_or_else(|| ApiError::not_found(uri.path()))?;
+    let file = root.join(rel);
+    let meta = match tokio::fs::metadata(&file).await {
+        Ok(m) if m.is_file() => m,
+        _ => return Err(ApiError::not_found(uri.path())),
+    };
+    let mut h = HeaderMap::new();
+    if let Ok(v) = HeaderValue::from_str(&content_type(&file, "")) {
+        h.insert(header::CONTENT_TYPE, v);
+    }
+    // The build is versioned by the npm package: let the browser keep it for a day.
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=86400"),
+    );
+    file_response(&file, meta.len(), &headers, h).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cesium_is_found_above_the_executable() {
+        let d = tempfile::tempdir().unwrap();
+        let build = d.path().join("node_modules/cesium/Build/Cesium");
+        std::fs::create_dir_all(&build).unwrap();
+        std::fs::write(build.join("Cesium.js"), "//").unwrap();
+        let exe = d.path().join("target/release/tessera");
+        let elsewhere = tempfile::tempdir().unwrap();
+        assert_eq!(
+            find_cesium_dir(elsewhere.path(), Some(&exe)),
+            Some(build.clone())
+        );
+        assert_eq!(find_cesium_dir(d.path(), None), Some(build));
+        assert_eq!(find_cesium_dir(elsewhere.path(), None), None);
+    }
+}
