@@ -96,7 +96,7 @@ async function loadInPage({ load, id, token }) {
     const ts = await C.Cesium3DTileset.fromIonAssetId(id, { maximumScreenSpaceError: 1 });
     ts.tileFailed.addEventListener((e) => errors.push(`tile failed: ${e.url}: ${e.message}`));
     v.scene.primitives.add(ts);
-    v.camera.viewBoundingSphere(ts.boundingSphere, new C.HeadingPitchRange(0.5, -0.5, Math.max(ts.boundingSphere.radius * 2.2, 50)));
+    v.camera.viewBoundingSphere(ts.boundingSphere, new C.HeadingPitchRange(0.5, -0.5, Math.max(ts.boundingSphere.radius * 2.4, 2)));
     v.camera.lookAtTransform(C.Matrix4.IDENTITY);
     await settle(ts);
     let loaded = 0;

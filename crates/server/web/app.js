@@ -771,6 +771,7 @@ function startPreview(section, asset) {
     h("div", {}, h("label", { for: "with-tiles" }, "3D Tiles"), sel.tiles)
   );
   section.append(h("h2", { id: "preview-title", class: "sr-only" }, "Preview"), combine, box, status);
+  section.closest(".asset-layout").classList.add("has-preview");
   section.closest(".asset-layout").querySelector(".side").append(pick);
   document.body.dataset.viewer = "loading";
 
@@ -847,7 +848,7 @@ function startPreview(section, asset) {
     if (changed && changed !== slot) return;
     if (live.tileset && (slot === "tiles" || !slot)) {
       const sphere = live.tileset.boundingSphere;
-      v.camera.viewBoundingSphere(sphere, new C.HeadingPitchRange(0, -0.6, Math.max(sphere.radius * 2.6, 50)));
+      v.camera.viewBoundingSphere(sphere, new C.HeadingPitchRange(0, -0.6, Math.max(sphere.radius * 2.6, 2)));
       v.camera.lookAtTransform(C.Matrix4.IDENTITY);
     } else if (live.imagery && slot === "imagery") {
       v.camera.setView({ destination: live.imagery.imageryProvider.rectangle });
