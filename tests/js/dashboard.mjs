@@ -172,7 +172,11 @@ await step("failed-upload", async () => {
 
 await step("preview-and-pick", async () => {
   await page.goto(`${server}/#/assets/${cityId}`);
-  await page.waitForFunction(() => ["ready", "error"].includes(document.body.dataset.viewer), null, { timeout: 240000 });
+  await page.waitForFunction(
+    () => document.querySelector("#viewer-status") && ["ready", "error"].includes(document.body.dataset.viewer),
+    null,
+    { timeout: 240000 }
+  );
   const state = await page.evaluate(() => [document.body.dataset.viewer, document.querySelector("#viewer-status").textContent]);
   if (state[0] !== "ready") throw new Error(state[1]);
   await noOverflow();
@@ -197,6 +201,36 @@ await step("preview-and-pick", async () => {
   if (!rows.some((r) => r.startsWith("gml_id"))) throw new Error(`picked metadata lacks gml_id: ${rows.join(" | ")}`);
   await page.screenshot({ path: path.join(dir, "06-metadata.png") });
   return `${state[1]} Clicked feature: ${rows.length} rows, ${rows.find((r) => r.startsWith("gml_id"))}`;
+});
+
+await step("point-metadata-and-combine", async () => {
+  const list = await (await fetch(new URL("/v1/assets?type=3DTILES&status=COMPLETE&search=autzen", server), { headers: { Authorization: `Bearer ${token}` } })).json();
+  if (!list.items.length) throw new Error("no completed Autzen point cloud to look at");
+  await page.goto(`${server}/#/assets/${list.items[0].id}`);
+  const ready = () =>
+    page.waitForFunction(() => document.querySelector("#viewer-status") && ["ready", "error"].includes(document.body.dataset.viewer), null, { timeout: 240000 });
+  await ready();
+  const box = await page.locator("#cesium canvas").boundingBox();
+  await page.mouse.click(box.x + box.width / 2, box.y + box.height / 2);
+  await page.waitForFunction(() => document.querySelector("#pick h2") && document.querySelector("#pick h2").textContent === "Point", null, { timeout: 20000 });
+  const rows = await page.locator("#pick-table tr").allTextContents();
+  const dist = Number(await page.getAttribute("#pick", "data-point-distance-m"));
+  if (!rows.some((r) => r.startsWith("classification")) || !rows.some((r) => r.startsWith("intensity"))) throw new Error(`point rows: ${rows.join(" | ")}`);
+  if (!(dist < 1.5)) throw new Error(`nearest point ${dist} m from the picked position`);
+  await page.screenshot({ path: path.join(dir, "08-point.png") });
+  // Combine with the server's terrain and imagery assets.
+  const pickFirst = async (sel) => {
+    const v = await page.locator(`${sel} option`).nth(1).getAttribute("value").catch(() => null);
+    if (!v) throw new Error(`no asset to choose in ${sel}`);
+    await page.selectOption(sel, v);
+    await ready();
+  };
+  await pickFirst("#with-imagery");
+  await pickFirst("#with-terrain");
+  const state = await page.evaluate(() => [document.body.dataset.viewer, document.querySelector("#viewer-status").textContent]);
+  if (state[0] !== "ready") throw new Error(state[1]);
+  await page.screenshot({ path: path.join(dir, "09-combined.png") });
+  return `${rows.filter((r) => !/^(longitude|latitude|height)/.test(r)).join(", ")}; nearest point ${dist} m from the pick; combined with terrain and imagery: ${state[1]}`;
 });
 
 await step("tokens", async () => {

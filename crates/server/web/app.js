@@ -910,6 +910,8 @@ function startPreview(section, asset) {
   }
 
   function fail(message) {
+    // A view left while it was loading may still reject; that is no failure of the new page.
+    if (live.destroyed) return;
     document.body.dataset.viewer = "error";
     status.textContent = `Preview failed: ${message}`;
     status.setAttribute("role", "alert");
@@ -935,39 +937,113 @@ function startPreview(section, asset) {
         if (val === undefined || val === null || val === "") continue;
         rows.push([names[k] ? `${names[k]} (${k})` : k, typeof val === "object" ? JSON.stringify(val) : String(val)]);
       }
-    } else if (picked && v.scene.pickMetadataSchema) {
-      // Point clouds: per-point properties (EXT_structural_metadata property attributes).
-      try {
-        const schema = v.scene.pickMetadataSchema(position);
-        for (const [cls, def] of Object.entries((schema && schema.classes) || {})) {
-          for (const prop of Object.keys(def.properties || {})) {
-            const val = v.scene.pickMetadata(position, schema.id, cls, prop);
-            if (val !== undefined) rows.push([prop, String(val)]);
-          }
-        }
-      } catch (_) {
-        /* not every primitive carries metadata */
-      }
     }
     let where = null;
+    let world = null;
     if (v.scene.pickPositionSupported) {
-      const cart = v.scene.pickPosition(position);
-      if (C.defined(cart)) {
-        const c = C.Cartographic.fromCartesian(cart);
+      world = v.scene.pickPosition(position);
+      if (C.defined(world)) {
+        const c = C.Cartographic.fromCartesian(world);
         if (c) where = c;
       }
+    }
+    const token = ++pickGeneration;
+    if (picked && picked.content && picked.content.tile && world && !(picked instanceof C.Cesium3DTileFeature)) {
+      // A point of a point cloud: its attributes (intensity, classification, returns…) are
+      // per-point property attributes, which CesiumJS does not pick; read them from the tile.
+      pointProperties(picked.content, world)
+        .then((props) => {
+          if (!props || token !== pickGeneration) return;
+          render("Point", [...props, ...rows]);
+        })
+        .catch(() => {});
     }
     if (where) {
       rows.push(["longitude", `${C.Math.toDegrees(where.longitude).toFixed(7)}°`]);
       rows.push(["latitude", `${C.Math.toDegrees(where.latitude).toFixed(7)}°`]);
       rows.push(["height", `${where.height.toFixed(2)} m (ellipsoid)`]);
     }
+    render(picked instanceof C.Cesium3DTileFeature ? "Feature" : "Picked", rows);
+  }
+
+  function render(title, rows) {
     pick.replaceChildren(
-      h("h2", {}, picked instanceof C.Cesium3DTileFeature ? "Feature" : "Picked"),
+      h("h2", {}, title),
       rows.length
         ? h("table", { id: "pick-table" }, h("tbody", {}, rows.map(([k, val]) => h("tr", {}, h("th", { scope: "row" }, k), h("td", {}, val)))))
         : h("p", { class: "muted" }, "Nothing there.")
     );
+  }
+
+  let pickGeneration = 0;
+  const glbCache = new Map();
+
+  // The property-attribute values of the point of a point-cloud tile nearest to `world`.
+  async function pointProperties(content, world) {
+    const C = window.Cesium;
+    const url = content.url;
+    if (!glbCache.has(url)) {
+      const res = content.tileset.resource.getDerivedResource({ url });
+      glbCache.set(url, res.fetchArrayBuffer().then(parseGlb));
+    }
+    const glb = await glbCache.get(url);
+    if (!glb) return null;
+    const prim = glb.json.meshes && glb.json.meshes[0].primitives[0];
+    const ext = prim && prim.extensions && prim.extensions.EXT_structural_metadata;
+    const meta = glb.json.extensions && glb.json.extensions.EXT_structural_metadata;
+    if (!prim || prim.mode !== 0 || !ext || !meta) return null;
+    const posAcc = glb.json.accessors[prim.attributes.POSITION];
+    const pos = accessorView(glb, posAcc);
+    if (!pos || posAcc.componentType !== 5126) return null;
+    // Into the glTF's own frame: the tile transform undone, z-up back to y-up, node offset off.
+    const inv = C.Matrix4.inverse(content.tile.computedTransform, new C.Matrix4());
+    const l = C.Matrix4.multiplyByPoint(inv, world, new C.Cartesian3());
+    const node = (glb.json.nodes || []).find((n) => n.mesh === 0) || {};
+    const t = node.translation || [0, 0, 0];
+    const q = [l.x - t[0], l.z - t[1], -l.y - t[2]];
+    let best = -1;
+    let bestD = Infinity;
+    for (let i = 0; i < posAcc.count; i++) {
+      const dx = pos.getFloat32(i * 12, true) - q[0];
+      const dy = pos.getFloat32(i * 12 + 4, true) - q[1];
+      const dz = pos.getFloat32(i * 12 + 8, true) - q[2];
+      const d = dx * dx + dy * dy + dz * dz;
+      if (d < bestD) {
+        bestD = d;
+        best = i;
+      }
+    }
+    if (best < 0 || bestD > 4) return null; // more than 2 m away: not this tile's point
+    pick.dataset.pointDistanceM = Math.sqrt(bestD).toFixed(3);
+    const table = meta.propertyAttributes[ext.propertyAttributes[0]];
+    const rows = [];
+    for (const [name, prop] of Object.entries(table.properties || {})) {
+      const acc = glb.json.accessors[prim.attributes[prop.attribute]];
+      const view = acc && accessorView(glb, acc);
+      if (!view) continue;
+      const size = { 5121: 1, 5123: 2, 5125: 4, 5126: 4 }[acc.componentType];
+      const stride = glb.json.bufferViews[acc.bufferView].byteStride || size;
+      const o = best * stride;
+      const val = { 5121: () => view.getUint8(o), 5123: () => view.getUint16(o, true), 5125: () => view.getUint32(o, true), 5126: () => view.getFloat32(o, true) }[acc.componentType];
+      if (val) rows.push([name, String(val())]);
+    }
+    return rows;
+  }
+
+  function parseGlb(buf) {
+    const dv = new DataView(buf);
+    if (buf.byteLength < 20 || dv.getUint32(0, true) !== 0x46546c67) return null;
+    const jsonLen = dv.getUint32(12, true);
+    const json = JSON.parse(new TextDecoder().decode(new Uint8Array(buf, 20, jsonLen)));
+    const binStart = 20 + jsonLen + 8;
+    return { json, bin: new DataView(buf, binStart, Math.max(0, buf.byteLength - binStart)) };
+  }
+
+  function accessorView(glb, acc) {
+    const bv = glb.json.bufferViews[acc.bufferView];
+    if (!bv) return null;
+    const off = (bv.byteOffset || 0) + (acc.byteOffset || 0);
+    return new DataView(glb.bin.buffer, glb.bin.byteOffset + off, bv.byteLength - (acc.byteOffset || 0));
   }
 
   loadCesium()
