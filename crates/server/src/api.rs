@@ -404,6 +404,12 @@ fn to_wire(s: &AppState, a: &AssetRow, full: bool) -> wire::Asset {
             percent = (snap.percent.floor() as u8).min(99);
             stage = Some(format!("{:?}", snap.stage).to_ascii_uppercase());
             tiles = snap.tiles_written;
+        } else if let Ok(Some(fresh)) = s.store.asset(a.id) {
+            // The job ended between reading the row and looking for its progress: the
+            // row now holds the outcome (it is written before the job leaves the list).
+            if fresh.status != Status::InProgress {
+                return to_wire(s, &fresh, full);
+            }
         }
     }
     let w = wire::Asset {

@@ -160,12 +160,17 @@ pub fn worker(store: Arc<Store>, jobs: Arc<Jobs>, runner: Arc<dyn JobRunner>, la
             .unwrap_or_else(|p| p.into_inner())
             .insert(id, progress.clone());
         let outcome = process(&asset, &layout, runner.as_ref(), &progress);
-        jobs.running
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&id);
+        // The job stays listed as running until its row holds the outcome, so readers of
+        // percentComplete never see the row's starting 0 in between.
+        let finished = || {
+            jobs.running
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&id);
+        };
         // Deleted while running: forget everything.
         let Ok(Some(mut asset)) = store.asset(id) else {
+            finished();
             let _ = std::fs::remove_dir_all(layout.output(id));
             let _ = std::fs::remove_dir_all(layout.work(id));
             continue;
@@ -193,11 +198,13 @@ pub fn worker(store: Arc<Store>, jobs: Arc<Jobs>, runner: Arc<dyn JobRunner>, la
             Err(f) => {
                 let (status, error) = f.describe(&layout.sources(id), asset.stage.as_deref());
                 asset.status = status;
-                asset.percent = asset.percent.min(99);
+                // Where it stopped: percentComplete never goes backwards.
+                asset.percent = (progress.snapshot().percent.floor() as u8).min(99);
                 asset.error = Some(error);
             }
         }
         let _ = store.update_asset(&asset);
+        finished();
     }
 }
 
