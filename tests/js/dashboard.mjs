@@ -128,9 +128,17 @@ await step("upload-citygml", async () => {
 });
 
 await step("progress-in-list", async () => {
-  // A larger upload: the list shows its progress bar moving before it completes.
-  await upload([path.join(samples, "geotiff/dem/dom1_32_356_5699_1_nw_2020.tif")], "RASTER_TERRAIN");
-  await page.fill("#asset-name", "DOM1 from the dashboard");
+  // A job long enough to watch: twelve copies of a LAZ tile merged into one point cloud;
+  // the list's progress bar must move before the job completes.
+  const copies = fs.mkdtempSync(path.join(os.tmpdir(), "tessera-copies-"));
+  const files = [];
+  for (let i = 1; i <= 12; i++) {
+    const f = path.join(copies, `autzen_${String(i).padStart(2, "0")}.laz`);
+    fs.copyFileSync(path.join(samples, "las/laspy/autzen_trim.laz"), f);
+    files.push(f);
+  }
+  await upload(files, "POINT_CLOUD");
+  await page.fill("#asset-name", "Twelve Autzen copies from the dashboard");
   await page.click("#upload-form button[type=submit]");
   await page.waitForURL(/#\/assets\/\d+$/, { timeout: 60000 });
   const id = Number(page.url().match(/(\d+)$/)[1]);
@@ -150,11 +158,12 @@ await step("progress-in-list", async () => {
       }
     }
     if (status === "COMPLETE") break;
-    if (status === "DATA_ERROR" || status === "ERROR") throw new Error(`terrain upload ended ${status}`);
-    if (Date.now() - t0 > 180000) throw new Error("terrain upload not complete after 180 s");
+    if (status === "DATA_ERROR" || status === "ERROR") throw new Error(`point cloud upload ended ${status}`);
+    if (Date.now() - t0 > 180000) throw new Error("point cloud upload not complete after 180 s");
     await page.waitForTimeout(100);
   }
-  if (!values.size) throw new Error("no progress bar was shown while the terrain was processed");
+  fs.rmSync(copies, { recursive: true, force: true });
+  if (values.size < 2) throw new Error(`the progress bar did not move while the job ran (values ${[...values].join(", ") || "none"})`);
   return `progress values shown: ${[...values].join(", ")}%`;
 });
 
@@ -205,8 +214,9 @@ await step("preview-and-pick", async () => {
 
 await step("point-metadata-and-combine", async () => {
   const list = await (await fetch(new URL("/v1/assets?type=3DTILES&status=COMPLETE&search=autzen", server), { headers: { Authorization: `Bearer ${token}` } })).json();
-  if (!list.items.length) throw new Error("no completed Autzen point cloud to look at");
-  await page.goto(`${server}/#/assets/${list.items[0].id}`);
+  const autzen = list.items.find((a) => a.name === "Autzen (LAZ)") || list.items[0];
+  if (!autzen) throw new Error("no completed Autzen point cloud to look at");
+  await page.goto(`${server}/#/assets/${autzen.id}`);
   const ready = () =>
     page.waitForFunction(() => document.querySelector("#viewer-status") && ["ready", "error"].includes(document.body.dataset.viewer), null, { timeout: 240000 });
   await ready();

@@ -303,7 +303,7 @@ function viewAssets(main) {
     }
     count.textContent = `${items.length} asset${items.length === 1 ? "" : "s"}`;
     const busy = items.some((a) => !FINAL.includes(a.status));
-    timer = setTimeout(refresh, busy ? 1000 : 5000);
+    timer = setTimeout(refresh, busy ? 500 : 5000);
   }
   refresh();
   return () => {
@@ -722,7 +722,7 @@ function viewAsset(main, idText) {
     if (a.status === "COMPLETE") {
       if (!viewer) viewer = startPreview(preview, a);
     } else if (!FINAL.includes(a.status) || a.status === "AWAITING_FILES") {
-      timer = setTimeout(poll, 1000);
+      timer = setTimeout(poll, 500);
     }
   }
   poll();
