@@ -8,7 +8,7 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { launch, outDir } from "./lib.mjs";
+import { apiCall, launch, outDir } from "./lib.mjs";
 
 const [server, token, samples] = process.argv.slice(2);
 if (!server || !token || !samples) {
@@ -213,7 +213,7 @@ await step("preview-and-pick", async () => {
 });
 
 await step("point-metadata-and-combine", async () => {
-  const list = await (await fetch(new URL("/v1/assets?type=3DTILES&status=COMPLETE&search=autzen", server), { headers: { Authorization: `Bearer ${token}` } })).json();
+  const list = await apiCall(server, token, "GET", "/v1/assets?type=3DTILES&status=COMPLETE&search=autzen");
   const autzen = list.items.find((a) => a.name === "Autzen (LAZ)") || list.items[0];
   if (!autzen) throw new Error("no completed Autzen point cloud to look at");
   await page.goto(`${server}/#/assets/${autzen.id}`);

@@ -721,7 +721,7 @@ function viewAsset(main, idText) {
     }
     if (a.status === "COMPLETE") {
       if (!viewer) viewer = startPreview(preview, a);
-    } else if (!FINAL.includes(a.status) || a.status === "AWAITING_FILES") {
+    } else if (!FINAL.includes(a.status)) {
       timer = setTimeout(poll, 500);
     }
   }

@@ -8,7 +8,7 @@
 //! `app:target` text and `app:textureCoordinates` followed by `app:ring`). Only one theme
 //! is drawn: the one asked for, else the first that has textures, else the first.
 
-use super::reader::{local_str as local, ReadError};
+use super::reader::{local_str as local, next_event, ReadError};
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
 use std::collections::HashMap;
@@ -148,14 +148,8 @@ pub fn read_appearances<R: BufRead>(input: R) -> Result<Appearances, ReadError> 
     // 3.0: the target of the current TextureAssociation (its coordinates follow it).
     let mut association: Option<Option<String>> = None;
     loop {
-        let ev = reader
-            .read_event_into(&mut buf)
-            .map_err(|e| ReadError::Xml {
-                position: reader.buffer_position(),
-                reason: e.to_string(),
-            })?;
+        let ev = next_event(&mut reader, &mut buf)?;
         match ev {
-            Event::DocType(_) => return Err(ReadError::Dtd),
             Event::Start(ref e) => {
                 let name = local(e.name().as_ref()).to_string();
                 text.clear();

@@ -11,7 +11,9 @@
 
 use super::appearance::{read_appearances, Theme, Wrap};
 use super::crs::{crs_from_srs_name, latitude_first};
-use super::reader::{read_city_objects_while, AttrValue, CityObject, ReadError, ReadStats};
+use super::reader::{
+    local_str, next_event, read_city_objects_while, AttrValue, CityObject, ReadError, ReadStats,
+};
 use super::source::Location;
 use super::triangulate::triangulate;
 use crate::error::{CityGmlError, CrsError, PipelineError};
@@ -215,14 +217,12 @@ fn parse_codelist(bytes: &[u8]) -> Option<HashMap<String, String>> {
     let mut out = HashMap::new();
     let (mut name, mut desc, mut text) = (None::<String>, None::<String>, String::new());
     loop {
-        match r.read_event_into(&mut buf).ok()? {
-            Event::DocType(_) => return None,
+        match next_event(&mut r, &mut buf).ok()? {
             Event::Start(_) => text.clear(),
             Event::Text(t) => text.push_str(&t),
             Event::End(e) => {
                 let n = e.name();
-                let local = n.as_ref().rsplit(':').next().unwrap_or("");
-                match local {
+                match local_str(n.as_ref()) {
                     "name" => name = Some(text.trim().to_string()),
                     "description" => desc = Some(text.trim().to_string()),
                     "Definition" => {

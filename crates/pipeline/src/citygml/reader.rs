@@ -165,6 +165,22 @@ fn local(name: &str) -> String {
     local_str(name).to_string()
 }
 
+/// The next XML event of a CityGML document; a DTD is refused (CityGML needs none, and
+/// entity expansion is a way to exhaust memory).
+pub(crate) fn next_event<'b, R: BufRead>(
+    reader: &mut Reader<R>,
+    buf: &'b mut Vec<u8>,
+) -> Result<Event<'b>, ReadError> {
+    match reader.read_event_into(buf) {
+        Ok(Event::DocType(_)) => Err(ReadError::Dtd),
+        Ok(ev) => Ok(ev),
+        Err(e) => Err(ReadError::Xml {
+            position: reader.buffer_position(),
+            reason: e.to_string(),
+        }),
+    }
+}
+
 /// The attributes the reader looks at, read in one pass over an element's attributes.
 #[derive(Default)]
 struct Attrs {
@@ -292,14 +308,8 @@ pub fn read_city_objects_while<R: BufRead>(
     let mut default_dim: usize = 3;
     // Simple-attribute candidate: (depth, name) of the element whose text we collect.
     loop {
-        let ev = reader
-            .read_event_into(&mut buf)
-            .map_err(|e| ReadError::Xml {
-                position: reader.buffer_position(),
-                reason: e.to_string(),
-            })?;
+        let ev = next_event(&mut reader, &mut buf)?;
         match ev {
-            Event::DocType(_) => return Err(ReadError::Dtd),
             Event::Start(ref e) | Event::Empty(ref e) => {
                 let empty = matches!(ev, Event::Empty(_));
                 let name = local(e.name().as_ref());
