@@ -463,6 +463,7 @@ pub fn run(args: ConvertArgs) -> ExitCode {
             match e.kind() {
                 ErrorKind::Data => ExitCode::from(1),
                 ErrorKind::Internal => ExitCode::from(3),
+                ErrorKind::Environment => ExitCode::from(4),
                 ErrorKind::Canceled => ExitCode::from(130),
             }
         }

@@ -5,12 +5,52 @@ use std::io;
 use std::path::PathBuf;
 
 /// How a front end should treat an error: bad input (exit 1 / DATA_ERROR), a fault of
-/// Tessera or its environment (exit 3 / ERROR), or a cancelled job (exit 130).
+/// Tessera (exit 3 / ERROR), the machine it runs on (disk full, permissions, read-only
+/// folders: exit 4 / ERROR), or a cancelled job (exit 130).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorKind {
     Data,
     Internal,
+    Environment,
     Canceled,
+}
+
+/// What an I/O failure says about the machine, with the fix a user can apply.
+pub fn environment_hint(e: &io::Error) -> &'static str {
+    match e.kind() {
+        io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded | io::ErrorKind::FileTooLarge => {
+            "The disk is full: free space there, or write the output (-o) and temporary files (--temp-dir) to another disk"
+        }
+        io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem => {
+            "This user may not write there (or the folder is read-only): choose a folder you can write for the output (-o) and temporary files (--temp-dir)"
+        }
+        io::ErrorKind::IsADirectory | io::ErrorKind::NotADirectory => {
+            "A file and a folder are mixed up on that path: name a file where a file is written, a folder where a folder is"
+        }
+        _ => "Check that the folder exists, is writable and has free space",
+    }
+}
+
+/// The catalogued code for an environment failure.
+fn environment_code(e: &io::Error) -> &'static str {
+    match e.kind() {
+        io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded | io::ErrorKind::FileTooLarge => {
+            "STORAGE_FULL"
+        }
+        io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem => "PERMISSION_DENIED",
+        _ => "STORAGE_ERROR",
+    }
+}
+
+fn is_environment(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::StorageFull
+            | io::ErrorKind::QuotaExceeded
+            | io::ErrorKind::FileTooLarge
+            | io::ErrorKind::PermissionDenied
+            | io::ErrorKind::ReadOnlyFilesystem
+    )
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -19,6 +59,8 @@ pub enum InputError {
     NotFound { path: PathBuf },
     #[error("{}: cannot read: {source}", path.display())]
     Io { path: PathBuf, source: io::Error },
+    #[error("{}: {what}. Only regular files are read: pass the file itself, not a device, pipe or socket", path.display())]
+    NotRegular { path: PathBuf, what: String },
     #[error("{}: {what}; this conversion takes {route}. Check the file and the --to option, or leave the file out", path.display())]
     Unsupported {
         path: PathBuf,
@@ -172,7 +214,7 @@ pub enum CrsError {
 
 #[derive(Debug, thiserror::Error)]
 pub enum OutputError {
-    #[error("{}: cannot write: {source}", path.display())]
+    #[error("{}: cannot write: {source}. {}", path.display(), environment_hint(source))]
     Io { path: PathBuf, source: io::Error },
     #[error("{}: cannot write the archive: {reason}", path.display())]
     Archive { path: PathBuf, reason: String },
@@ -195,7 +237,7 @@ pub enum PipelineError {
     Crs(#[from] CrsError),
     #[error(transparent)]
     Output(#[from] OutputError),
-    #[error("temporary storage {}: {source}", path.display())]
+    #[error("temporary storage {}: {source}. {}", path.display(), environment_hint(source))]
     Spill { path: PathBuf, source: io::Error },
     #[error("conversion cancelled")]
     Canceled,
@@ -206,16 +248,53 @@ pub enum PipelineError {
 impl PipelineError {
     pub fn kind(&self) -> ErrorKind {
         match self {
+            PipelineError::Input(InputError::Io { source, .. }) if is_environment(source) => {
+                ErrorKind::Environment
+            }
             PipelineError::Input(_)
             | PipelineError::Las(_)
             | PipelineError::Raster(_)
             | PipelineError::Model(_)
             | PipelineError::CityGml(_)
             | PipelineError::Crs(_) => ErrorKind::Data,
-            PipelineError::Output(_) | PipelineError::Spill { .. } | PipelineError::Internal(_) => {
-                ErrorKind::Internal
-            }
+            PipelineError::Output(_) | PipelineError::Spill { .. } => ErrorKind::Environment,
+            PipelineError::Internal(_) => ErrorKind::Internal,
             PipelineError::Canceled => ErrorKind::Canceled,
+        }
+    }
+
+    /// The catalogued machine-readable code (the server's `processingError.code`).
+    pub fn code(&self) -> &'static str {
+        match self {
+            PipelineError::Input(InputError::Io { source, .. }) if is_environment(source) => {
+                environment_code(source)
+            }
+            PipelineError::Input(InputError::Unsupported { .. }) => "SOURCE_TYPE_MISMATCH",
+            PipelineError::Input(InputError::NoInputs(_)) => "UNSUPPORTED_FILE_TYPE",
+            PipelineError::Input(_) => "UNREADABLE_FILE",
+            PipelineError::Las(LasError::Empty { .. }) => "EMPTY_DATA",
+            PipelineError::Las(_) => "UNREADABLE_FILE",
+            PipelineError::Raster(RasterError::NoGeoreference { .. }) => "MISSING_CRS",
+            PipelineError::Raster(RasterError::Implausible { .. }) => "LIMIT_EXCEEDED",
+            PipelineError::Raster(_) => "UNREADABLE_FILE",
+            PipelineError::Model(ModelError::Empty { .. }) => "EMPTY_DATA",
+            PipelineError::Model(ModelError::NoPlacement { .. }) => "MISSING_CRS",
+            PipelineError::Model(_) => "UNREADABLE_FILE",
+            PipelineError::CityGml(CityGmlError::NoCrs { .. }) => "MISSING_CRS",
+            PipelineError::CityGml(CityGmlError::UnknownCrs { .. }) => "UNKNOWN_CRS",
+            PipelineError::CityGml(CityGmlError::Archive { .. }) => "INVALID_ARCHIVE",
+            PipelineError::CityGml(CityGmlError::Empty { .. }) => "EMPTY_DATA",
+            PipelineError::CityGml(CityGmlError::NotCityGml { .. }) => "SOURCE_TYPE_MISMATCH",
+            PipelineError::CityGml(_) => "UNREADABLE_FILE",
+            PipelineError::Crs(CrsError::Missing { .. } | CrsError::RasterCrs { .. }) => {
+                "MISSING_CRS"
+            }
+            PipelineError::Crs(CrsError::Unusable { .. } | CrsError::Geoid { .. }) => "UNKNOWN_CRS",
+            PipelineError::Crs(CrsError::Implausible { .. }) => "OUT_OF_RANGE_COORDINATES",
+            PipelineError::Output(OutputError::Io { source, .. })
+            | PipelineError::Spill { source, .. } => environment_code(source),
+            PipelineError::Output(OutputError::Archive { .. }) => "STORAGE_ERROR",
+            PipelineError::Internal(_) | PipelineError::Canceled => "INTERNAL_ERROR",
         }
     }
 }

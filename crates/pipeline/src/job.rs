@@ -3,6 +3,7 @@
 use crate::citygml::CityOptions;
 use crate::imagery::ImageryOptions;
 use crate::models::ModelOptions;
+use crate::refs::Budget;
 use crate::terrain::TerrainOptions;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -55,6 +56,16 @@ pub struct JobSpec {
     pub model: ModelOptions,
     #[serde(default)]
     pub city: CityOptions,
+    /// Folder that files referred to by the inputs (textures, buffers) must lie in;
+    /// `None`: the folder of each input (see [`crate::RefRoot::for_input`]).
+    #[serde(default)]
+    pub refs_root: Option<PathBuf>,
+    /// Let references leave that folder (still regular files only).
+    #[serde(default)]
+    pub allow_outside_refs: bool,
+    /// Memory that counts and sizes read from files may claim.
+    #[serde(default)]
+    pub budget: Budget,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -93,6 +104,9 @@ impl JobSpec {
             terrain: TerrainOptions::default(),
             model: ModelOptions::default(),
             city: CityOptions::default(),
+            refs_root: None,
+            allow_outside_refs: false,
+            budget: Budget::default(),
         }
     }
 }

@@ -10,9 +10,6 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use tessera_model::{CrsSpec, Stage};
-use tessera_pipeline::error::{
-    CityGmlError, CrsError, InputError, LasError, ModelError, RasterError,
-};
 use tessera_pipeline::{ErrorKind, JobReport, JobSpec, PipelineError, Progress, Target};
 
 /// Runs one conversion. The real one drives the pipeline on its own rayon pool; tests
@@ -232,32 +229,6 @@ fn mitigation(code: &str) -> &'static str {
     }
 }
 
-fn pipeline_code(e: &PipelineError) -> &'static str {
-    match e {
-        PipelineError::Input(InputError::Unsupported { .. }) => "SOURCE_TYPE_MISMATCH",
-        PipelineError::Input(InputError::NoInputs(_)) => "UNSUPPORTED_FILE_TYPE",
-        PipelineError::Input(_) => "UNREADABLE_FILE",
-        PipelineError::Las(LasError::Empty { .. }) => "EMPTY_DATA",
-        PipelineError::Las(_) => "UNREADABLE_FILE",
-        PipelineError::Raster(RasterError::NoGeoreference { .. }) => "MISSING_CRS",
-        PipelineError::Raster(RasterError::Implausible { .. }) => "LIMIT_EXCEEDED",
-        PipelineError::Raster(_) => "UNREADABLE_FILE",
-        PipelineError::Model(ModelError::Empty { .. }) => "EMPTY_DATA",
-        PipelineError::Model(ModelError::NoPlacement { .. }) => "MISSING_CRS",
-        PipelineError::Model(_) => "UNREADABLE_FILE",
-        PipelineError::CityGml(CityGmlError::NoCrs { .. }) => "MISSING_CRS",
-        PipelineError::CityGml(CityGmlError::UnknownCrs { .. }) => "UNKNOWN_CRS",
-        PipelineError::CityGml(CityGmlError::Archive { .. }) => "INVALID_ARCHIVE",
-        PipelineError::CityGml(CityGmlError::Empty { .. }) => "EMPTY_DATA",
-        PipelineError::CityGml(CityGmlError::NotCityGml { .. }) => "SOURCE_TYPE_MISMATCH",
-        PipelineError::CityGml(_) => "UNREADABLE_FILE",
-        PipelineError::Crs(CrsError::Missing { .. } | CrsError::RasterCrs { .. }) => "MISSING_CRS",
-        PipelineError::Crs(CrsError::Unusable { .. } | CrsError::Geoid { .. }) => "UNKNOWN_CRS",
-        PipelineError::Crs(CrsError::Implausible { .. }) => "OUT_OF_RANGE_COORDINATES",
-        _ => "INTERNAL_ERROR",
-    }
-}
-
 /// Replace the sources folder in a message by nothing, so paths read as uploaded; the
 /// first such path is the file at fault.
 fn relative(message: &str, sources: &Path) -> (String, Option<String>) {
@@ -279,11 +250,7 @@ impl Failure {
                     ErrorKind::Data => Status::DataError,
                     _ => Status::Error,
                 };
-                let code = if status == Status::Error {
-                    "INTERNAL_ERROR"
-                } else {
-                    pipeline_code(&e)
-                };
+                let code = e.code();
                 (status, code, e.to_string())
             }
             Failure::Data { code, message } => (Status::DataError, code, message),
