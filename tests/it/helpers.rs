@@ -246,3 +246,109 @@ pub fn accessor_bytes<'a>(doc: &Value, bin: &'a [u8], acc: u64) -> &'a [u8] {
     let len = v["byteLength"].as_u64().unwrap() as usize;
     &bin[off..off + len]
 }
+
+/// What a capped run of the binary did.
+pub struct Capped {
+    /// Exit code; `None` when a signal ended it.
+    pub code: Option<i32>,
+    pub signal: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+    pub elapsed: Duration,
+    /// Peak resident memory (VmHWM, sampled every 10 ms while it ran).
+    pub peak_rss_bytes: u64,
+}
+
+/// The limits every hostile input is held to: an answer within 10 s, under 1 GiB of
+/// resident memory.
+pub const HOSTILE_TIME: Duration = Duration::from_secs(10);
+pub const HOSTILE_RSS_BYTES: u64 = 1 << 30;
+
+fn vm_hwm_bytes(pid: u32) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// Run `tessera args` in `cwd` with its data segment capped at `mem_bytes` (an
+/// allocation beyond that fails, so a runaway allocation shows as an abort instead of
+/// swapping the machine) and killed once it runs past `limit`.
+pub fn tessera_capped(args: &[&str], cwd: &Path, mem_bytes: u64, limit: Duration) -> Capped {
+    use std::io::Read;
+    use std::os::unix::process::ExitStatusExt;
+    let mut child = Command::new("prlimit")
+        .arg(format!("--data={mem_bytes}"))
+        .arg("--")
+        .arg(env!("CARGO_BIN_EXE_tessera"))
+        .args(args)
+        .current_dir(cwd)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (mut out, mut err) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
+    let out_t = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = out.read_to_string(&mut s);
+        s
+    });
+    let err_t = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err.read_to_string(&mut s);
+        s
+    });
+    let start = Instant::now();
+    let mut peak = 0u64;
+    let status = loop {
+        if let Some(h) = vm_hwm_bytes(child.id()) {
+            peak = peak.max(h);
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "tessera {args:?} did not finish within {limit:?} (peak RSS {} MiB)",
+                peak >> 20
+            );
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    Capped {
+        code: status.code(),
+        signal: status.signal(),
+        stdout: out_t.join().unwrap(),
+        stderr: err_t.join().unwrap(),
+        elapsed: start.elapsed(),
+        peak_rss_bytes: peak,
+    }
+}
+
+/// `tessera convert` on a hostile input: the answer must be `code`, come within
+/// [`HOSTILE_TIME`] and [`HOSTILE_RSS_BYTES`], carry no panic text, name `file` when
+/// given, and say `needle`.
+pub fn assert_refused(c: &Capped, code: i32, file: Option<&Path>, needle: &str) {
+    let what = format!(
+        "exit {:?} signal {:?} after {:?}, peak RSS {} MiB\nstderr: {}",
+        c.code,
+        c.signal,
+        c.elapsed,
+        c.peak_rss_bytes >> 20,
+        c.stderr
+    );
+    assert_eq!(c.code, Some(code), "{what}");
+    assert!(c.elapsed < HOSTILE_TIME, "too slow: {what}");
+    assert!(c.peak_rss_bytes < HOSTILE_RSS_BYTES, "too much memory: {what}");
+    for bad in ["panicked", "RUST_BACKTRACE", "internal error"] {
+        assert!(!c.stderr.contains(bad), "`{bad}` in the message: {what}");
+    }
+    if let Some(f) = file {
+        let name = f.file_name().unwrap().to_string_lossy();
+        assert!(c.stderr.contains(&*name), "should name {name}: {what}");
+    }
+    assert!(c.stderr.contains(needle), "should say `{needle}`: {what}");
+}
