@@ -47,21 +47,33 @@ fn has_model_extension(p: &Path) -> bool {
         .is_some_and(|e| e.eq_ignore_ascii_case("glb") || e.eq_ignore_ascii_case("gltf"))
 }
 
-/// Whether the inputs are a glTF model rather than point clouds: the first input is a
-/// glTF file, or a folder holding `.glb`/`.gltf` files.
-pub fn is_model_job(inputs: &[PathBuf]) -> bool {
-    let Some(first) = inputs.first() else {
-        return false;
-    };
-    if first.is_dir() {
-        let mut files = Vec::new();
-        return walk(first, &mut files).is_ok() && files.iter().any(|f| has_model_extension(f));
+/// Refuse what is not a regular file (a FIFO would block the reader forever, a device
+/// never ends).
+pub(crate) fn require_regular(path: &Path) -> Result<(), InputError> {
+    let meta = std::fs::metadata(path).map_err(|_| InputError::NotFound { path: path.into() })?;
+    if meta.is_file() || meta.is_dir() {
+        return Ok(());
     }
-    matches!(sniff(first, InputFormat::Gltf), Ok(Ok(_)))
+    use std::os::unix::fs::FileTypeExt;
+    let t = meta.file_type();
+    let what = if t.is_fifo() {
+        "this is a named pipe (FIFO)"
+    } else if t.is_socket() {
+        "this is a socket"
+    } else if t.is_char_device() || t.is_block_device() {
+        "this is a device"
+    } else {
+        "this is not a regular file"
+    };
+    Err(InputError::NotRegular {
+        path: path.into(),
+        what: what.into(),
+    })
 }
 
 /// What the first bytes of a file say it is, checked against what the route takes.
 fn sniff(path: &Path, accept: InputFormat) -> Result<Result<InputFormat, String>, InputError> {
+    require_regular(path)?;
     let mut head = [0u8; 8];
     let mut f = File::open(path).map_err(|source| InputError::Io {
         path: path.into(),

@@ -4,6 +4,7 @@ use crate::citygml::CityOptions;
 use crate::imagery::ImageryOptions;
 use crate::models::ModelOptions;
 use crate::refs::Budget;
+use crate::route::Source;
 use crate::terrain::TerrainOptions;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -58,6 +59,10 @@ pub struct JobSpec {
     pub city: CityOptions,
     /// Folder that files referred to by the inputs (textures, buffers) must lie in;
     /// `None`: the folder of each input (see [`crate::RefRoot::for_input`]).
+    /// What the inputs are, when the caller knows (the server's sourceType); `None`: told
+    /// by the files (3D Tiles jobs only).
+    #[serde(default)]
+    pub source: Option<Source>,
     #[serde(default)]
     pub refs_root: Option<PathBuf>,
     /// Let references leave that folder (still regular files only).
@@ -104,6 +109,7 @@ impl JobSpec {
             terrain: TerrainOptions::default(),
             model: ModelOptions::default(),
             city: CityOptions::default(),
+            source: None,
             refs_root: None,
             allow_outside_refs: false,
             budget: Budget::default(),

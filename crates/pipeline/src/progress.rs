@@ -116,6 +116,24 @@ impl Progress {
         self.tiles_written.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Take over a snapshot published elsewhere (a job running in another process):
+    /// counters as they are, the percentage only ever raised.
+    pub fn absorb(&self, s: &ProgressSnapshot) {
+        self.stage.store(stage_code(s.stage), Ordering::Relaxed);
+        if s.percent.is_finite() {
+            let pct = if s.stage == Stage::Done {
+                s.percent.clamp(0.0, 100.0)
+            } else {
+                s.percent.clamp(0.0, 99.0)
+            };
+            self.percent_milli
+                .fetch_max((pct * 1000.0) as u64, Ordering::Relaxed);
+        }
+        self.points_read.store(s.points_read, Ordering::Relaxed);
+        self.points_total.store(s.points_total, Ordering::Relaxed);
+        self.tiles_written.store(s.tiles_written, Ordering::Relaxed);
+    }
+
     pub fn finish(&self) {
         self.stage.store(stage_code(Stage::Done), Ordering::Relaxed);
         self.raise(Stage::Done, 1, 1);

@@ -6,6 +6,7 @@ use crate::job::{JobSpec, Target};
 use crate::pointcloud::{self, TileJob};
 use crate::progress::Progress;
 use crate::report::{JobReport, Warnings};
+use crate::route::{route_tiles, warn_left_out, Source};
 use crate::sink::{ArchiveSink, DirectorySink, TileSink};
 use std::path::{Path, PathBuf};
 use tessera_model::Stage;
@@ -24,13 +25,21 @@ fn spill_parent(spec: &JobSpec) -> PathBuf {
 /// visible at the output until the job succeeds.
 pub fn run(spec: &JobSpec, progress: &Progress) -> Result<JobReport, PipelineError> {
     match spec.target {
-        Target::Tiles3d if crate::citygml::is_city_job(&spec.inputs) => {
-            crate::citygml::run_citygml(spec, progress)
+        Target::Tiles3d => {
+            let routed = route_tiles(spec)?;
+            let left_out = Warnings::default();
+            warn_left_out(&routed, &left_out);
+            let mut report = match routed.source {
+                Source::CityModel => crate::citygml::run_citygml(spec, progress)?,
+                Source::Model => crate::models::run_model(spec, progress)?,
+                Source::PointCloud => run_points(spec, progress)?,
+            };
+            let (mut first, dropped) = left_out.take();
+            first.append(&mut report.warnings);
+            report.warnings = first;
+            report.warnings_dropped += dropped;
+            Ok(report)
         }
-        Target::Tiles3d if crate::detect::is_model_job(&spec.inputs) => {
-            crate::models::run_model(spec, progress)
-        }
-        Target::Tiles3d => run_points(spec, progress),
         Target::Imagery => crate::imagery::run_imagery(spec, progress),
         Target::Terrain => crate::terrain::run_terrain(spec, progress),
     }
