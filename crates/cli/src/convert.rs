@@ -180,9 +180,14 @@ pub struct ConvertArgs {
     /// Worker threads (default: all cores)
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
-    /// Replace the output if it exists
+    /// Replace the output if it exists (only a tileset, terrain or imagery folder or a .3tz
+    /// that Tessera wrote, never other files)
     #[arg(long)]
     force: bool,
+    /// Let textures, buffers and other files the inputs refer to come from outside the
+    /// input's folder (default: only files inside it are read)
+    #[arg(long)]
+    allow_outside_refs: bool,
     /// Directory for temporary files (default: next to the output)
     #[arg(long, value_name = "DIR")]
     temp_dir: Option<PathBuf>,
@@ -205,24 +210,47 @@ fn spec_from(args: &ConvertArgs) -> Result<JobSpec, ExitCode> {
         spec.input_crs = Some(CrsSpec::parse(c).map_err(|e| usage(format!("--input-crs: {e}")))?);
     }
     if let Some(s) = args.sample_spacing {
-        if !(s.is_finite() && s > 0.0) {
+        if !(s.is_finite() && s > 0.0 && s <= 100_000.0) {
             return Err(usage(
-                "--sample-spacing must be a positive number of metres",
+                "--sample-spacing must be a positive number of metres, at most 100000",
             ));
         }
     }
-    if args.max_points_per_tile < 1_000 {
-        return Err(usage("--max-points-per-tile must be at least 1000"));
+    if !(1_000..=100_000_000).contains(&args.max_points_per_tile) {
+        return Err(usage("--max-points-per-tile must be 1000 to 100000000"));
     }
     if args.archive && args.output.extension().is_none_or(|e| e != "3tz") {
         return Err(usage("with --archive, -o must name a .3tz file"));
     }
-    if args.output.exists() && !args.force {
+    // What the job reads besides its inputs must survive it too.
+    let read: Vec<PathBuf> = args
+        .inputs
+        .iter()
+        .chain(args.clamp_to_terrain.iter())
+        .chain(args.water_mask.iter())
+        .chain(args.geoid.iter())
+        .cloned()
+        .collect();
+    crate::paths::check_paths(
+        &read,
+        &args.output,
+        args.report.as_deref(),
+        args.temp_dir.as_deref(),
+    )
+    .map_err(usage)?;
+    if std::fs::symlink_metadata(&args.output).is_ok() {
         let empty_dir = std::fs::read_dir(&args.output).is_ok_and(|mut d| d.next().is_none());
-        if !empty_dir {
+        if !empty_dir && !args.force {
             return Err(usage(format!(
                 "{} exists; pass --force to replace it",
                 args.output.display()
+            )));
+        }
+        if !empty_dir && !tessera_pipeline::sink::is_tessera_output(&args.output) {
+            return Err(usage(format!(
+                "{} exists and is not a tileset, terrain or imagery output (no {} at its root, not a .3tz); --force only replaces what Tessera wrote. Remove it yourself or choose another -o",
+                args.output.display(),
+                tessera_pipeline::sink::ROOT_FILES.join(", ")
             )));
         }
     }
@@ -254,6 +282,7 @@ fn spec_from(args: &ConvertArgs) -> Result<JobSpec, ExitCode> {
             spec.terrain = terrain_options(args)?;
         }
     }
+    spec.allow_outside_refs = args.allow_outside_refs;
     spec.archive = args.archive;
     spec.tiling.max_points_per_tile = args.max_points_per_tile;
     spec.tiling.sample_spacing_m = args.sample_spacing;
@@ -273,6 +302,9 @@ fn numbers(flag: &str, text: &str, n: usize) -> Result<Vec<f64>, ExitCode> {
     Ok(v)
 }
 
+/// Model units to metres: from micrometres to thousands of kilometres.
+const MODEL_SCALE: (f64, f64) = (1e-6, 1e6);
+
 fn model_options(args: &ConvertArgs) -> Result<ModelOptions, ExitCode> {
     let mut o = ModelOptions {
         heading_deg: args.heading,
@@ -283,28 +315,28 @@ fn model_options(args: &ConvertArgs) -> Result<ModelOptions, ExitCode> {
     };
     if let Some(p) = &args.position {
         let v = numbers("--position", p, 3)?;
-        if v[0].abs() > 180.0 || v[1].abs() > 90.0 {
-            return Err(usage(
-                "--position is LON,LAT,HEIGHT: longitude -180..180, latitude -90..90",
-            ));
-        }
+        tessera_model::check_placement(v[0], v[1], v[2])
+            .map_err(|e| usage(format!("--position is LON,LAT,HEIGHT: {e}")))?;
         o.position = Some([v[0], v[1], v[2]]);
     }
     if let Some(s) = &args.scale {
         let v = numbers("--scale", s, 1)?;
-        if v[0] <= 0.0 {
-            return Err(usage("--scale for a model is one positive factor"));
+        if !(MODEL_SCALE.0..=MODEL_SCALE.1).contains(&v[0]) {
+            return Err(usage(format!(
+                "--scale for a model is one factor from model units to metres, {} to {}",
+                MODEL_SCALE.0, MODEL_SCALE.1
+            )));
         }
         o.scale = v[0];
     }
     if ![args.heading, args.pitch, args.roll]
         .iter()
-        .all(|v| v.is_finite())
+        .all(|v| v.is_finite() && v.abs() <= 360.0)
     {
-        return Err(usage("--heading/--pitch/--roll take degrees"));
+        return Err(usage("--heading/--pitch/--roll take degrees, -360 to 360"));
     }
-    if args.max_triangles_per_tile < 1_000 {
-        return Err(usage("--max-triangles-per-tile must be at least 1000"));
+    if !(1_000..=100_000_000).contains(&args.max_triangles_per_tile) {
+        return Err(usage("--max-triangles-per-tile must be 1000 to 100000000"));
     }
     Ok(o)
 }
@@ -321,8 +353,10 @@ fn terrain_options(args: &ConvertArgs) -> Result<TerrainOptions, ExitCode> {
         ));
     }
     if let Some(e) = args.max_error {
-        if !(e.is_finite() && e > 0.0) {
-            return Err(usage("--max-error must be a positive number of metres"));
+        if !(e.is_finite() && e > 0.0 && e <= 100_000.0) {
+            return Err(usage(
+                "--max-error must be a positive number of metres, at most 100000",
+            ));
         }
     }
     if args.max_zoom.is_some_and(|z| z > 22) {
@@ -423,8 +457,8 @@ pub fn run(args: ConvertArgs) -> ExitCode {
     };
     let mut pool = rayon::ThreadPoolBuilder::new().thread_name(|i| format!("tessera-{i}"));
     if let Some(n) = args.threads {
-        if n == 0 {
-            return usage("--threads must be at least 1");
+        if !(1..=1024).contains(&n) {
+            return usage("--threads must be 1 to 1024");
         }
         pool = pool.num_threads(n);
     }
@@ -437,8 +471,15 @@ pub fn run(args: ConvertArgs) -> ExitCode {
     };
     let progress = Arc::new(Progress::new());
     {
+        // Ctrl-C, SIGTERM and SIGHUP stop the job at its next boundary and remove what it
+        // staged; a second signal exits at once (a later run removes the leftovers).
         let p = progress.clone();
-        let _ = ctrlc::set_handler(move || p.cancel());
+        let _ = ctrlc::set_handler(move || {
+            if p.is_canceled() {
+                std::process::exit(130);
+            }
+            p.cancel();
+        });
     }
     let view = (!args.quiet).then(|| ProgressView::start(progress.clone()));
     let started = std::time::Instant::now();
@@ -451,8 +492,12 @@ pub fn run(args: ConvertArgs) -> ExitCode {
             if let Some(path) = &args.report {
                 let json = serde_json::to_vec_pretty(&report).unwrap_or_default();
                 if let Err(e) = std::fs::write(path, json) {
-                    eprintln!("error: {}: cannot write the report: {e}", path.display());
-                    return ExitCode::from(3);
+                    eprintln!(
+                        "error: {}: cannot write the report: {e}. {}",
+                        path.display(),
+                        tessera_pipeline::error::environment_hint(&e)
+                    );
+                    return ExitCode::from(4);
                 }
             }
             print_report(&report, started.elapsed(), args.quiet);
@@ -471,14 +516,14 @@ pub fn run(args: ConvertArgs) -> ExitCode {
 }
 
 fn print_report(r: &JobReport, took: std::time::Duration, quiet: bool) {
+    if quiet {
+        return;
+    }
     for w in &r.warnings {
         eprintln!("warning: {}", w.message);
     }
     if r.warnings_dropped > 0 {
         eprintln!("warning: {} more warnings not shown", r.warnings_dropped);
-    }
-    if quiet {
-        return;
     }
     let secs = took.as_secs_f64();
     if r.objects_read > 0 {

@@ -1,8 +1,10 @@
 //! tessera-cli: the `tessera` command. Flags in, a `JobSpec` out to the pipeline; progress
 //! drawn on the terminal; errors mapped to exit codes (0 ok, 1 bad input, 2 usage,
-//! 3 internal error, 130 cancelled). The only crate that prints.
+//! 3 internal error, 4 environment: disk full, permissions, 130 cancelled). The only crate
+//! that prints.
 
 mod convert;
+mod paths;
 mod progress_view;
 mod serve;
 
@@ -26,6 +28,9 @@ enum Command {
     Convert(Box<convert::ConvertArgs>),
     /// Run the Cesium-ion-style server: assets, uploads, conversion jobs, tokens, tiles
     Serve(serve::ServeArgs),
+    /// One server job, read from stdin (started by `tessera serve`, not by hand)
+    #[command(name = "job-worker", hide = true)]
+    JobWorker,
 }
 
 pub fn main() -> ExitCode {
@@ -40,5 +45,6 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Convert(args) => convert::run(*args),
         Command::Serve(args) => serve::run(args),
+        Command::JobWorker => tessera_server::worker::worker_main(),
     }
 }

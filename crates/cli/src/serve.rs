@@ -4,8 +4,8 @@ use clap::{Args, ValueEnum};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
-use tessera_server::jobs::PipelineRunner;
+use tessera_pipeline::Budget;
+use tessera_server::worker::WorkerProcess;
 use tessera_server::{AuthMode, Config};
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -37,6 +37,13 @@ pub struct ServeArgs {
     /// Worker threads for conversion jobs (default: all cores)
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
+    /// Most memory one job's worker process may use, in GiB (default: three quarters of
+    /// this machine's memory); a job that needs more fails with LIMIT_EXCEEDED
+    #[arg(long, value_name = "GIB")]
+    job_memory: Option<f64>,
+    /// Longest one job may run, in seconds
+    #[arg(long, value_name = "SECONDS", default_value_t = 86_400)]
+    job_timeout: u64,
     /// CesiumJS build folder the dashboard's viewer loads (default: $TESSERA_CESIUM_DIR,
     /// else node_modules/cesium/Build/Cesium under the working directory or above the
     /// executable, as `npm ci` in the checkout installs it)
@@ -96,14 +103,38 @@ pub fn run(args: ServeArgs) -> ExitCode {
             args.data.join("admin-token.txt").display()
         );
     }
-    let runner = match PipelineRunner::new(args.threads) {
-        Ok(r) => Arc::new(r),
+    if args.threads == Some(0) {
+        eprintln!("error: --threads must be at least 1");
+        return ExitCode::from(2);
+    }
+    let memory_bytes = match args.job_memory {
+        None => Budget::default().memory_bytes,
+        Some(g) if g.is_finite() && (0.25..=1_048_576.0).contains(&g) => {
+            (g * f64::from(1u32 << 30)) as u64
+        }
+        Some(_) => {
+            eprintln!("error: --job-memory is GiB, from 0.25 up");
+            return ExitCode::from(2);
+        }
+    };
+    if args.job_timeout == 0 {
+        eprintln!("error: --job-timeout must be at least 1 second");
+        return ExitCode::from(2);
+    }
+    let exe = match std::env::current_exe() {
+        Ok(e) => e,
         Err(e) => {
-            eprintln!("error: cannot start worker threads: {e}");
+            eprintln!("error: cannot find the tessera executable to run jobs with: {e}");
             return ExitCode::from(3);
         }
     };
-    let worker = match tessera_server::start_worker(&state, runner) {
+    let executor = WorkerProcess {
+        exe,
+        threads: args.threads,
+        memory_bytes,
+        timeout: std::time::Duration::from_secs(args.job_timeout),
+    };
+    let worker = match tessera_server::start_worker(&state, executor) {
         Ok(w) => w,
         Err(e) => {
             eprintln!("error: cannot start the job thread: {e}");

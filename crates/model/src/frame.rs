@@ -82,3 +82,48 @@ mod tests {
         assert_eq!(m[15], 1.0);
     }
 }
+
+/// Lowest and highest ellipsoidal height a placed model may have: the deepest ocean
+/// trench with margin, and low orbit.
+pub const PLACEMENT_HEIGHT_RANGE_M: (f64, f64) = (-12_000.0, 1_000_000.0);
+
+/// `Err` with a sentence when a longitude/latitude/height placement is not a place on
+/// (or near) the Earth: non-finite, longitude outside −180..180, latitude outside −90..90,
+/// height outside [`PLACEMENT_HEIGHT_RANGE_M`].
+pub fn check_placement(lon_deg: f64, lat_deg: f64, height_m: f64) -> Result<(), String> {
+    let (lo, hi) = PLACEMENT_HEIGHT_RANGE_M;
+    if !(lon_deg.is_finite() && (-180.0..=180.0).contains(&lon_deg)) {
+        return Err(format!(
+            "longitude {lon_deg} is not within -180..180 degrees"
+        ));
+    }
+    if !(lat_deg.is_finite() && (-90.0..=90.0).contains(&lat_deg)) {
+        return Err(format!("latitude {lat_deg} is not within -90..90 degrees"));
+    }
+    if !(height_m.is_finite() && (lo..=hi).contains(&height_m)) {
+        return Err(format!(
+            "height {height_m} m is not within {lo}..{hi} m of the ellipsoid"
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod placement_tests {
+    use super::*;
+
+    #[test]
+    fn placements_off_the_earth_are_refused() {
+        assert!(check_placement(13.4, 52.5, 40.0).is_ok());
+        assert!(check_placement(13.4, 52.5, 1e300)
+            .unwrap_err()
+            .contains("height"));
+        assert!(check_placement(0.0, 500.0, 0.0)
+            .unwrap_err()
+            .contains("latitude"));
+        assert!(check_placement(f64::NAN, 0.0, 0.0)
+            .unwrap_err()
+            .contains("longitude"));
+        assert!(check_placement(-180.0, -90.0, -12_000.0).is_ok());
+    }
+}

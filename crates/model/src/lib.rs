@@ -18,7 +18,7 @@ mod work;
 
 pub use bounds::Aabb;
 pub use crs::{CrsError, CrsSpec};
-pub use frame::EnuFrame;
+pub use frame::{check_placement, EnuFrame, PLACEMENT_HEIGHT_RANGE_M};
 pub use mesh::{TriangleMesh, VertexColumn};
 pub use points::{PointAttributes, PointChunk};
 pub use progress::{ProgressSnapshot, Stage};

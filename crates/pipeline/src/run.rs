@@ -11,6 +11,10 @@ use crate::sink::{ArchiveSink, DirectorySink, TileSink};
 use std::path::{Path, PathBuf};
 use tessera_model::Stage;
 
+/// Spill folders are named `.tessera-spill-{pid}-…`, so a later run can tell those of
+/// dead runs.
+const SPILL_PREFIX: &str = ".tessera-spill-";
+
 fn spill_parent(spec: &JobSpec) -> PathBuf {
     spec.temp_dir.clone().unwrap_or_else(|| {
         spec.output
@@ -60,8 +64,9 @@ fn run_points(spec: &JobSpec, progress: &Progress) -> Result<JobReport, Pipeline
         path: parent.clone(),
         source,
     })?;
+    crate::sink::remove_stale(&parent, SPILL_PREFIX);
     let spill = tempfile::Builder::new()
-        .prefix(".tessera-spill-")
+        .prefix(&format!("{SPILL_PREFIX}{}-", std::process::id()))
         .tempdir_in(&parent)
         .map_err(|source| PipelineError::Spill {
             path: parent.clone(),

@@ -35,6 +35,78 @@ fn staging_path(dest: &Path) -> PathBuf {
     dest.with_file_name(format!(".{name}.partial-{}", std::process::id()))
 }
 
+/// Whether a process with this id still runs (`true` when that cannot be told).
+fn process_alive(pid: u32) -> bool {
+    if !Path::new("/proc/self").exists() {
+        return true;
+    }
+    Path::new("/proc").join(pid.to_string()).exists()
+}
+
+/// Remove what runs that died without cleaning up (killed, aborted, power loss) left in
+/// `dir`: entries named `{prefix}{pid}…` whose process no longer exists.
+pub fn remove_stale(dir: &Path, prefix: &str) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(rest) = name.strip_prefix(prefix) else {
+            continue;
+        };
+        let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+        let Ok(pid) = digits.parse::<u32>() else {
+            continue;
+        };
+        if pid != std::process::id() && !process_alive(pid) {
+            let p = e.path();
+            let _ = std::fs::remove_dir_all(&p);
+            let _ = std::fs::remove_file(&p);
+        }
+    }
+}
+
+/// Staging entries of `dest` left by dead runs.
+fn remove_stale_staging(dest: &Path) {
+    let name = dest
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "tileset".into());
+    let dir = dest
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    remove_stale(dir, &format!(".{name}.partial-"));
+}
+
+/// Files at the root of an output Tessera writes; a folder holding one of them (or a
+/// `.3tz` archive) is a previous output that `--force` may replace.
+pub const ROOT_FILES: [&str; 3] = ["tileset.json", "layer.json", "tilemapresource.xml"];
+
+/// Whether `path` holds a tileset, terrain or imagery pyramid (what Tessera writes), so
+/// replacing it cannot destroy anything else.
+pub fn is_tessera_output(path: &Path) -> bool {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.is_dir() => ROOT_FILES.iter().any(|f| path.join(f).is_file()),
+        Ok(m) if m.is_file() => is_3tz(path),
+        _ => false,
+    }
+}
+
+/// A zip whose last entry is the 3D Tiles archive index.
+fn is_3tz(path: &Path) -> bool {
+    let Ok(f) = File::open(path) else {
+        return false;
+    };
+    let Ok(mut z) = ZipArchive::new(f) else {
+        return false;
+    };
+    let n = z.len();
+    n > 0
+        && z.by_index_raw(n - 1)
+            .is_ok_and(|e| e.name_raw() == INDEX_NAME.as_bytes())
+}
+
 fn remove_existing(dest: &Path) -> Result<(), OutputError> {
     match std::fs::symlink_metadata(dest) {
         Ok(m) if m.is_dir() => std::fs::remove_dir_all(dest).map_err(io_err(dest)),
@@ -56,6 +128,7 @@ impl DirectorySink {
         if let Some(parent) = dest.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(io_err(parent))?;
         }
+        remove_stale_staging(dest);
         let staging = staging_path(dest);
         remove_existing(&staging)?;
         std::fs::create_dir_all(&staging).map_err(io_err(&staging))?;
@@ -112,6 +185,7 @@ impl ArchiveSink {
         if let Some(parent) = dest.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(io_err(parent))?;
         }
+        remove_stale_staging(dest);
         let staging = staging_path(dest);
         let f = File::create(&staging).map_err(io_err(&staging))?;
         Ok(ArchiveSink {
@@ -239,6 +313,27 @@ mod tests {
     }
 
     #[test]
+    fn stale_staging_of_dead_runs_is_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("out");
+        // No process has pid 4194304 + 1 (above Linux's pid_max).
+        let stale = dir.path().join(".out.partial-4194305");
+        std::fs::create_dir_all(stale.join("0")).unwrap();
+        let mine = dir
+            .path()
+            .join(format!(".out.partial-{}", std::process::id()));
+        let other = dir.path().join(".other.partial-4194305");
+        std::fs::create_dir_all(&other).unwrap();
+        let sink = DirectorySink::new(&dest).unwrap();
+        assert!(!stale.exists(), "a dead run's staging is removed");
+        assert!(mine.exists() && other.exists());
+        Box::new(sink).commit().unwrap();
+        assert!(!is_tessera_output(&dest), "no root file yet");
+        std::fs::write(dest.join("layer.json"), b"{}").unwrap();
+        assert!(is_tessera_output(&dest));
+    }
+
+    #[test]
     fn archive_has_index_last() {
         let dir = tempfile::tempdir().unwrap();
         let dest = dir.path().join("t.3tz");
@@ -251,5 +346,7 @@ mod tests {
         let last = a.by_index(2).unwrap();
         assert_eq!(last.name().unwrap(), INDEX_NAME);
         assert_eq!(last.size(), 48);
+        drop(last);
+        assert!(is_tessera_output(&dest));
     }
 }

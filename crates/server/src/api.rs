@@ -179,13 +179,16 @@ pub fn credential(uri: &Uri, headers: &HeaderMap) -> Option<String> {
     (!t.is_empty()).then(|| t.to_string())
 }
 
-/// The API principal of a request (token mode: 401 without a valid API token).
+/// The API principal of a request (token mode: 401 without a valid API token, 403 when
+/// the token's `allowedUrls` do not admit the request's Referer/Origin).
 pub fn principal(state: &AppState, uri: &Uri, headers: &HeaderMap) -> ApiResult<Principal> {
     if state.config.auth == AuthMode::Disabled {
         return Ok(Principal::Local);
     }
     let token = credential(uri, headers).ok_or_else(ApiError::unauthorized)?;
-    token_principal(state, &token).ok_or_else(ApiError::unauthorized)
+    let p = token_principal(state, &token).ok_or_else(ApiError::unauthorized)?;
+    check_urls(&p, headers)?;
+    Ok(p)
 }
 
 /// The principal an API token string stands for (`None`: not a live API token).
@@ -225,7 +228,6 @@ pub fn require(
     scope: &str,
 ) -> ApiResult<Principal> {
     let p = principal(state, uri, headers)?;
-    check_urls(&p, headers)?;
     if !p.has(scope) {
         return Err(ApiError::forbidden(format!(
             "this token lacks the {scope} scope"
@@ -234,7 +236,7 @@ pub fn require(
     Ok(p)
 }
 
-fn check_urls(p: &Principal, headers: &HeaderMap) -> ApiResult<()> {
+pub fn check_urls(p: &Principal, headers: &HeaderMap) -> ApiResult<()> {
     if let Principal::Token {
         allowed_urls: Some(urls),
         ..
@@ -750,10 +752,12 @@ fn normalise_options(type_: &str, options: &Value) -> ApiResult<Value> {
             .map_err(|e| ApiError::bad_request(format!("options.inputCrs: {e}")))?;
     }
     if let Some(pos) = o.get(option::POSITION) {
-        if !pos.is_null() && wire::position(pos).is_none() {
-            return Err(ApiError::bad_request(
+        if !pos.is_null() {
+            let [lon, lat, h] = wire::position(pos).ok_or_else(|| ApiError::bad_request(
                 "options.position must be [longitude, latitude, height] or {longitude, latitude, height}",
-            ));
+            ))?;
+            tessera_model::check_placement(lon, lat, h)
+                .map_err(|e| ApiError::bad_request(format!("options.position: {e}")))?;
         }
     }
     if let Some(w) = o.get(option::WATER_MASK) {
@@ -870,6 +874,7 @@ async fn create_asset(
         error: None,
         warnings: Vec::new(),
         entry: String::new(),
+        attempts: 0,
     };
     let id = s.store.create_asset(&row)?;
     std::fs::create_dir_all(s.layout.sources(id)).map_err(ApiError::internal)?;

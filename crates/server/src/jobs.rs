@@ -1,16 +1,24 @@
 //! The job queue: one worker thread takes queued assets in order, turns their options
-//! into a pipeline `JobSpec`, runs it through a [`JobRunner`] and records the outcome.
-//! Progress is read from the pipeline's snapshot, never pushed by it.
+//! into a pipeline `JobSpec`, runs it and records the outcome. Jobs run in a worker
+//! process of their own ([`crate::worker`]) so that a job that aborts, exhausts its memory
+//! or hangs fails its asset, never the server; tests may run them in process through a
+//! [`JobRunner`]. Progress is read from the pipeline's snapshot, never pushed by it.
 
 use crate::store::{AssetRow, Status, Store};
 use crate::util::{dir_size, list_files, now_rfc3339};
 use crate::wire::{option, ProcessingError, ProcessingWarning};
+use crate::worker::WorkerProcess;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use std::collections::{HashMap, VecDeque};
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use tessera_model::{CrsSpec, Stage};
-use tessera_pipeline::{ErrorKind, JobReport, JobSpec, PipelineError, Progress, Target};
+use tessera_pipeline::{
+    Budget, ErrorKind, JobReport, JobSpec, PipelineError, Progress, Source, Target,
+};
 
 /// Runs one conversion. The real one drives the pipeline on its own rayon pool; tests
 /// script progress with a fake.
@@ -38,6 +46,78 @@ impl JobRunner for PipelineRunner {
     fn run(&self, spec: &JobSpec, progress: &Progress) -> Result<JobReport, PipelineError> {
         self.pool.install(|| tessera_pipeline::run(spec, progress))
     }
+}
+
+/// How jobs are executed.
+pub enum Executor {
+    /// On a thread of this process (tests, embedding): a job that aborts takes the
+    /// process with it.
+    InProcess(Arc<dyn JobRunner>),
+    /// In a worker process per job, with memory and time limits.
+    Isolated(WorkerProcess),
+}
+
+impl From<Arc<dyn JobRunner>> for Executor {
+    fn from(r: Arc<dyn JobRunner>) -> Executor {
+        Executor::InProcess(r)
+    }
+}
+
+impl From<WorkerProcess> for Executor {
+    fn from(w: WorkerProcess) -> Executor {
+        Executor::Isolated(w)
+    }
+}
+
+/// One asset's job as a worker process receives it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Task {
+    pub id: i64,
+    #[serde(rename = "type")]
+    pub type_: String,
+    pub options: Value,
+    pub data_dir: PathBuf,
+    /// Memory the job's readers may size allocations by.
+    pub budget: Budget,
+}
+
+impl Task {
+    pub fn of(asset: &AssetRow, layout: &Layout, budget: Budget) -> Task {
+        Task {
+            id: asset.id,
+            type_: asset.type_.clone(),
+            options: asset.options.clone(),
+            data_dir: layout.data_dir.clone(),
+            budget,
+        }
+    }
+
+    fn source_type(&self) -> &str {
+        self.options[option::SOURCE_TYPE].as_str().unwrap_or("")
+    }
+}
+
+/// How a job ended, as the asset records it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Complete {
+        entry: String,
+        tiles: u64,
+        warnings: Vec<ProcessingWarning>,
+    },
+    /// `DATA_ERROR` when `data`, else `ERROR`.
+    Failed {
+        data: bool,
+        error: ProcessingError,
+    },
+    Canceled,
+    /// The worker process died without an answer (killed, aborted); the job may run once
+    /// more when `retry`.
+    Crashed {
+        error: ProcessingError,
+        retry: bool,
+    },
 }
 
 /// What the worker and the routes share.
@@ -136,7 +216,7 @@ impl Layout {
 }
 
 /// The worker loop: returns when `jobs.shutdown()` is called.
-pub fn worker(store: Arc<Store>, jobs: Arc<Jobs>, runner: Arc<dyn JobRunner>, layout: Layout) {
+pub fn worker(store: Arc<Store>, jobs: Arc<Jobs>, executor: Executor, layout: Layout) {
     while let Some(id) = jobs.next() {
         let Ok(Some(mut asset)) = store.asset(id) else {
             continue;
@@ -148,6 +228,7 @@ pub fn worker(store: Arc<Store>, jobs: Arc<Jobs>, runner: Arc<dyn JobRunner>, la
         asset.stage = Some("INSPECT".into());
         asset.started_at = Some(now_rfc3339());
         asset.percent = 0;
+        asset.attempts = asset.attempts.saturating_add(1);
         if store.update_asset(&asset).is_err() {
             continue;
         }
@@ -156,7 +237,16 @@ pub fn worker(store: Arc<Store>, jobs: Arc<Jobs>, runner: Arc<dyn JobRunner>, la
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(id, progress.clone());
-        let outcome = process(&asset, &layout, runner.as_ref(), &progress);
+        let outcome = match &executor {
+            Executor::InProcess(runner) => {
+                let task = Task::of(&asset, &layout, Budget::default());
+                execute(&task, runner.as_ref(), &progress)
+            }
+            Executor::Isolated(w) => {
+                let task = Task::of(&asset, &layout, w.budget());
+                w.run(&task, &progress)
+            }
+        };
         // The job stays listed as running until its row holds the outcome, so readers of
         // percentComplete never see the row's starting 0 in between.
         let finished = || {
@@ -165,6 +255,7 @@ pub fn worker(store: Arc<Store>, jobs: Arc<Jobs>, runner: Arc<dyn JobRunner>, la
                 .unwrap_or_else(|p| p.into_inner())
                 .remove(&id);
         };
+        crate::clean_staging(&layout.data_dir.join("assets"), Some(id));
         // Deleted while running: forget everything.
         let Ok(Some(mut asset)) = store.asset(id) else {
             finished();
@@ -175,33 +266,124 @@ pub fn worker(store: Arc<Store>, jobs: Arc<Jobs>, runner: Arc<dyn JobRunner>, la
         let _ = std::fs::remove_dir_all(layout.work(id));
         asset.finished_at = Some(now_rfc3339());
         asset.tiles_written = progress.snapshot().tiles_written;
+        // Where it stopped: percentComplete never goes backwards.
+        let reached = (progress.snapshot().percent.floor() as u8).min(99);
         match outcome {
-            Ok((report, entry)) => {
+            Outcome::Complete {
+                entry,
+                tiles,
+                warnings,
+            } => {
                 asset.status = Status::Complete;
                 asset.percent = 100;
                 asset.stage = Some("DONE".into());
                 asset.entry = entry;
-                asset.tiles_written = asset.tiles_written.max(report.tiles);
+                asset.tiles_written = asset.tiles_written.max(tiles);
                 asset.bytes = dir_size(&layout.output(id)) + dir_size(&layout.sources(id));
-                asset.warnings = warnings(&report, &layout.sources(id));
+                asset.warnings = warnings;
+                asset.attempts = 0;
             }
-            Err(Failure::Canceled) if jobs.stop.load(Ordering::SeqCst) => {
-                // Shutting down: the job runs again from scratch on the next start.
-                asset.status = Status::NotStarted;
-                asset.percent = 0;
-                asset.stage = Some("QUEUED".into());
-                asset.finished_at = None;
+            Outcome::Canceled if jobs.stop.load(Ordering::SeqCst) => {
+                // Shutting down: the job runs again from scratch on the next start, and
+                // this interruption does not count against it.
+                requeue(&mut asset);
+                asset.attempts = asset.attempts.saturating_sub(1);
             }
-            Err(f) => {
-                let (status, error) = f.describe(&layout.sources(id), asset.stage.as_deref());
-                asset.status = status;
-                // Where it stopped: percentComplete never goes backwards.
-                asset.percent = (progress.snapshot().percent.floor() as u8).min(99);
+            Outcome::Crashed { error, retry } if retry && asset.attempts < MAX_ATTEMPTS => {
+                eprintln!(
+                    "job {id}: {} ({}); running it once more",
+                    error.message, error.code
+                );
+                requeue(&mut asset);
+                let _ = store.update_asset(&asset);
+                finished();
+                let _ = std::fs::remove_dir_all(layout.output(id));
+                jobs.enqueue(id);
+                continue;
+            }
+            Outcome::Crashed { error, .. } | Outcome::Failed { data: false, error } => {
+                asset.status = Status::Error;
+                asset.percent = reached;
                 asset.error = Some(error);
+            }
+            Outcome::Failed { data: true, error } => {
+                asset.status = Status::DataError;
+                asset.percent = reached;
+                asset.error = Some(error);
+            }
+            Outcome::Canceled => {
+                asset.status = Status::Error;
+                asset.percent = reached;
+                asset.error = Some(Failure::Canceled.describe(&layout.sources(id), None).1);
             }
         }
         let _ = store.update_asset(&asset);
         finished();
+    }
+}
+
+/// Starts a job may have: a job that killed its worker (or the server) this often is
+/// failed instead of started again.
+pub const MAX_ATTEMPTS: u32 = 2;
+
+fn requeue(asset: &mut AssetRow) {
+    asset.status = Status::NotStarted;
+    asset.percent = 0;
+    asset.stage = Some("QUEUED".into());
+    asset.started_at = None;
+    asset.finished_at = None;
+}
+
+/// The error of a job that was interrupted [`MAX_ATTEMPTS`] times.
+pub fn interrupted_error() -> ProcessingError {
+    ProcessingError {
+        code: "WORKER_CRASHED".into(),
+        message: format!(
+            "the job was interrupted {MAX_ATTEMPTS} times while it ran (its worker process or the server was killed, e.g. for lack of memory), so it is not started again"
+        ),
+        file: None,
+        stage: "INSPECT".into(),
+        mitigation: mitigation("WORKER_CRASHED").into(),
+    }
+}
+
+/// Run one job here, turning every way it can end (a panic included) into an outcome.
+pub fn execute(task: &Task, runner: &dyn JobRunner, progress: &Progress) -> Outcome {
+    let layout = Layout {
+        data_dir: task.data_dir.clone(),
+    };
+    let sources = layout.sources(task.id);
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        process(task, &layout, runner, progress)
+    }));
+    let stage = format!("{:?}", progress.snapshot().stage).to_ascii_uppercase();
+    match result {
+        Ok(Ok((report, entry))) => Outcome::Complete {
+            entry,
+            tiles: report.tiles,
+            warnings: warnings(&report, &sources),
+        },
+        Ok(Err(Failure::Canceled)) => Outcome::Canceled,
+        Ok(Err(f)) => {
+            let (status, error) = f.describe(&sources, Some(&stage));
+            Outcome::Failed {
+                data: status == Status::DataError,
+                error,
+            }
+        }
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| panic.downcast_ref::<&str>().copied())
+                .unwrap_or("no message");
+            eprintln!("job {}: internal fault: {what}", task.id);
+            let (_, error) = Failure::Internal(
+                "the conversion stopped on an internal fault (a bug in Tessera); the server log has the details".into(),
+            )
+            .describe(&sources, Some(&stage));
+            Outcome::Failed { data: false, error }
+        }
     }
 }
 
@@ -224,6 +406,10 @@ fn mitigation(code: &str) -> &'static str {
         "OUT_OF_RANGE_COORDINATES" => "The CRS is wrong; set options.inputCrs to the right one.",
         "EMPTY_DATA" => "Check the export: the upload holds no geometry, points or data pixels.",
         "LIMIT_EXCEEDED" => "Split the input or raise the limit.",
+        "WORKER_CRASHED" => "Check the input (a damaged or hostile file can do this), or give the server more memory (tessera serve --job-memory); the server log has the details.",
+        "STORAGE_FULL" => "Free space on the server's data disk (or move --data to a larger one), then create the asset again.",
+        "PERMISSION_DENIED" => "Give the server's user write access to its --data folder, then create the asset again.",
+        "STORAGE_ERROR" => "Check the server's --data folder (exists, writable, not full), then create the asset again.",
         "MISSING_TERRAIN" => "Upload the DEM as a RASTER_TERRAIN asset first, wait for COMPLETE, and pass its id as options.baseTerrainId.",
         _ => "Retry with a new asset; if it fails again, report a bug with the server log.",
     }
@@ -248,7 +434,9 @@ impl Failure {
             Failure::Pipeline(e) => {
                 let status = match e.kind() {
                     ErrorKind::Data => Status::DataError,
-                    _ => Status::Error,
+                    ErrorKind::Internal | ErrorKind::Environment | ErrorKind::Canceled => {
+                        Status::Error
+                    }
                 };
                 let code = e.code();
                 (status, code, e.to_string())
@@ -314,22 +502,46 @@ fn ext_of(p: &Path) -> String {
         .to_ascii_lowercase()
 }
 
+/// The pipeline job of an asset: its inputs, output, options and budget.
+fn base_spec(task: &Task, layout: &Layout, inputs: Vec<PathBuf>) -> Result<JobSpec, Failure> {
+    let mut spec = JobSpec::new(inputs, layout.output(task.id));
+    spec.temp_dir = Some(layout.work(task.id));
+    // Textures, buffers and codelists are read from the asset's own upload only.
+    spec.refs_root = Some(layout.sources(task.id));
+    spec.budget = task.budget;
+    if let Some(c) = task.options[option::INPUT_CRS].as_str() {
+        spec.input_crs = Some(CrsSpec::parse(c).map_err(|e| Failure::Data {
+            code: "UNKNOWN_CRS",
+            message: format!("options.inputCrs: {e}"),
+        })?);
+    }
+    Ok(spec)
+}
+
+fn run_spec(
+    runner: &dyn JobRunner,
+    spec: &JobSpec,
+    progress: &Progress,
+) -> Result<JobReport, Failure> {
+    runner.run(spec, progress).map_err(|e| match e {
+        PipelineError::Canceled => Failure::Canceled,
+        e => Failure::Pipeline(e),
+    })
+}
+
 /// Run one asset's job; `Ok` gives the report and the endpoint's entry file.
 fn process(
-    asset: &AssetRow,
+    task: &Task,
     layout: &Layout,
     runner: &dyn JobRunner,
     progress: &Progress,
 ) -> Result<(JobReport, String), Failure> {
-    let sources = layout.sources(asset.id);
-    let work = layout.work(asset.id);
+    let sources = layout.sources(task.id);
+    let work = layout.work(task.id);
     let _ = std::fs::remove_dir_all(&work);
-    let source_type = asset.options[option::SOURCE_TYPE]
-        .as_str()
-        .unwrap_or("")
-        .to_string();
+    let source_type = task.source_type().to_string();
     if source_type == "CITYGML" {
-        return process_citygml(asset, layout, runner, progress);
+        return process_citygml(task, layout, runner, progress);
     }
     // Zips are unpacked into the work folder; everything else is read where it was
     // uploaded.
@@ -364,45 +576,41 @@ fn process(
             ),
         });
     }
-    let output = layout.output(asset.id);
-    let mut spec = JobSpec::new(inputs.clone(), output.clone());
-    spec.temp_dir = Some(work.clone());
-    if let Some(c) = asset.options[option::INPUT_CRS].as_str() {
-        spec.input_crs = Some(CrsSpec::parse(c).map_err(|e| Failure::Data {
-            code: "UNKNOWN_CRS",
-            message: format!("options.inputCrs: {e}"),
-        })?);
+    let output = layout.output(task.id);
+    let mut spec = base_spec(task, layout, inputs.clone())?;
+    if inputs.iter().any(|f| f.starts_with(&unzipped)) {
+        // Unpacked files refer to each other inside the unpacked folder.
+        spec.refs_root = Some(work.clone());
     }
     let entry;
-    match (asset.type_.as_str(), source_type.as_str()) {
+    match (task.type_.as_str(), source_type.as_str()) {
         ("3DTILES", "POINT_CLOUD") => {
             spec.target = Target::Tiles3d;
-            spec.inputs = inputs;
+            spec.source = Some(Source::PointCloud);
             entry = "tileset.json".to_string();
         }
         ("3DTILES", "3D_MODEL" | "3D_CAPTURE") => {
             spec.target = Target::Tiles3d;
+            spec.source = Some(Source::Model);
             spec.inputs = vec![inputs[0].clone()];
-            spec.model.position = crate::wire::position(&asset.options[option::POSITION]);
+            spec.model.position = crate::wire::position(&task.options[option::POSITION]);
             entry = "tileset.json".to_string();
         }
         ("TERRAIN", "RASTER_TERRAIN") => {
             spec.target = Target::Terrain;
-            spec.inputs = inputs;
             spec.terrain.normals = true;
-            spec.terrain.watermask = asset.options[option::WATER_MASK].as_bool() == Some(true);
+            spec.terrain.watermask = task.options[option::WATER_MASK].as_bool() == Some(true);
             entry = String::new();
         }
         ("IMAGERY", "RASTER_IMAGERY") => {
             spec.target = Target::Imagery;
-            spec.inputs = inputs;
             // Every tile inside the bounds exists (transparent where there is no data), so
             // clients never see 404s inside the layer.
             spec.imagery.write_empty = true;
             entry = String::new();
         }
         ("GLTF" | "CZML" | "KML" | "GEOJSON", _) => {
-            return serve_as_is(asset, &inputs, &output, progress);
+            return serve_as_is(task, &spec, &output, progress);
         }
         (t, s) => {
             return Err(Failure::Data {
@@ -413,33 +621,23 @@ fn process(
             })
         }
     }
-    let report = runner.run(&spec, progress).map_err(|e| match e {
-        PipelineError::Canceled => Failure::Canceled,
-        e => Failure::Pipeline(e),
-    })?;
+    let report = run_spec(runner, &spec, progress)?;
     Ok((report, entry))
 }
 
 /// CityGML: the upload folder as it is; the pipeline reads the documents, zips
 /// included (entries checked as it goes), and finds textures and codelists beside them.
 fn process_citygml(
-    asset: &AssetRow,
+    task: &Task,
     layout: &Layout,
     runner: &dyn JobRunner,
     progress: &Progress,
 ) -> Result<(JobReport, String), Failure> {
-    let sources = layout.sources(asset.id);
-    let mut spec = JobSpec::new(vec![sources], layout.output(asset.id));
-    spec.temp_dir = Some(layout.work(asset.id));
+    let mut spec = base_spec(task, layout, vec![layout.sources(task.id)])?;
     spec.target = Target::Tiles3d;
-    if let Some(c) = asset.options[option::INPUT_CRS].as_str() {
-        spec.input_crs = Some(CrsSpec::parse(c).map_err(|e| Failure::Data {
-            code: "UNKNOWN_CRS",
-            message: format!("options.inputCrs: {e}"),
-        })?);
-    }
-    if asset.options[option::CLAMP_TO_TERRAIN].as_bool() == Some(true) {
-        let id = asset.options[option::BASE_TERRAIN_ID].as_i64().unwrap_or(0);
+    spec.source = Some(Source::CityModel);
+    if task.options[option::CLAMP_TO_TERRAIN].as_bool() == Some(true) {
+        let id = task.options[option::BASE_TERRAIN_ID].as_i64().unwrap_or(0);
         let terrain = layout.output(id);
         if !terrain.join("layer.json").is_file() {
             return Err(Failure::Data {
@@ -451,39 +649,52 @@ fn process_citygml(
         }
         spec.city.clamp_to_terrain = Some(terrain);
     }
-    let report = runner.run(&spec, progress).map_err(|e| match e {
-        PipelineError::Canceled => Failure::Canceled,
-        e => Failure::Pipeline(e),
-    })?;
+    let report = run_spec(runner, &spec, progress)?;
     Ok((report, "tileset.json".into()))
 }
 
-/// Native types: the single uploaded file (a glTF with its resources) is served as it is.
+/// Native types: the single uploaded file (a glTF with its resources) is served as it is,
+/// once it has been read as what it claims to be.
 fn serve_as_is(
-    asset: &AssetRow,
-    inputs: &[PathBuf],
+    task: &Task,
+    spec: &JobSpec,
     output: &Path,
     progress: &Progress,
 ) -> Result<(JobReport, String), Failure> {
     progress.enter(Stage::Read);
-    let main = &inputs[0];
+    let main = &spec.inputs[0];
     let mut report = JobReport::default();
-    if asset.type_ == "GLTF" {
-        let warnings = tessera_pipeline::Warnings::default();
-        let model = tessera_pipeline::models::read_model(main, &warnings)
-            .map_err(|e| Failure::Pipeline(e.into()))?;
-        report.triangles_read = model.triangles;
-        report.warnings = warnings.take().0;
+    match task.type_.as_str() {
+        "GLTF" => {
+            let warnings = tessera_pipeline::Warnings::default();
+            let model = tessera_pipeline::models::read_model(main, &warnings)
+                .map_err(|e| Failure::Pipeline(e.into()))?;
+            report.triangles_read = model.triangles;
+            report.warnings = warnings.take().0;
+        }
+        t => crate::native::check(t, main).map_err(|message| Failure::Data {
+            code: "UNREADABLE_FILE",
+            message: format!("{}: {message}", main.display()),
+        })?,
     }
     let src_dir = main.parent().unwrap_or(Path::new("."));
     let _ = std::fs::remove_dir_all(output);
+    let io = |e: std::io::Error, p: &Path| {
+        Failure::Pipeline(
+            tessera_pipeline::error::OutputError::Io {
+                path: p.into(),
+                source: e,
+            }
+            .into(),
+        )
+    };
     for f in list_files(src_dir) {
         let rel = f.strip_prefix(src_dir).unwrap_or(&f);
         let dest = output.join(rel);
         if let Some(p) = dest.parent() {
-            std::fs::create_dir_all(p).map_err(|e| Failure::Internal(e.to_string()))?;
+            std::fs::create_dir_all(p).map_err(|e| io(e, p))?;
         }
-        std::fs::copy(&f, &dest).map_err(|e| Failure::Internal(e.to_string()))?;
+        std::fs::copy(&f, &dest).map_err(|e| io(e, &dest))?;
     }
     let entry = main
         .strip_prefix(src_dir)

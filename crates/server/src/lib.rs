@@ -11,6 +11,7 @@ mod api;
 mod archives;
 pub mod auth;
 pub mod jobs;
+mod native;
 mod s3;
 pub mod store;
 mod tiles;
@@ -18,11 +19,12 @@ mod unzip;
 pub mod util;
 pub mod web;
 pub mod wire;
+pub mod worker;
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
-use jobs::{JobRunner, Jobs, Layout};
+use jobs::{Executor, Jobs, Layout};
 use std::path::PathBuf;
 use std::sync::Arc;
 use store::Store;
@@ -176,6 +178,15 @@ pub fn open_state(config: Config) -> Result<(Arc<AppState>, Option<String>), Str
     let _ = std::fs::remove_dir_all(config.data_dir.join("work"));
     let _ = std::fs::create_dir_all(config.data_dir.join("work"));
     for mut a in assets {
+        if a.status == store::Status::InProgress && a.attempts >= jobs::MAX_ATTEMPTS {
+            // Killed under it twice already: a third start would likely kill it again.
+            a.status = store::Status::Error;
+            a.error = Some(jobs::interrupted_error());
+            a.finished_at = Some(util::now_rfc3339());
+            store.update_asset(&a).map_err(|e| e.to_string())?;
+            let _ = std::fs::remove_dir_all(layout.output(a.id));
+            continue;
+        }
         if matches!(
             a.status,
             store::Status::InProgress | store::Status::NotStarted
@@ -191,7 +202,11 @@ pub fn open_state(config: Config) -> Result<(Arc<AppState>, Option<String>), Str
             jobs.enqueue(a.id);
         }
     }
-    clean_staging(&config.data_dir.join("assets"));
+    clean_staging(&config.data_dir.join("assets"), None);
+    // Uploads cut off when the last process died are not files of their asset.
+    for f in util::list_partial_uploads(&config.data_dir.join("sources")) {
+        let _ = std::fs::remove_file(f);
+    }
     Ok((
         Arc::new(AppState {
             config,
@@ -206,12 +221,18 @@ pub fn open_state(config: Config) -> Result<(Arc<AppState>, Option<String>), Str
     ))
 }
 
-/// Remove half-written outputs (the pipeline stages next to the destination).
-fn clean_staging(dir: &std::path::Path) {
+/// Remove half-written outputs (the pipeline stages next to the destination): all of
+/// them, or those of asset `only`.
+pub(crate) fn clean_staging(dir: &std::path::Path, only: Option<i64>) {
+    let prefix = only.map(|id| format!(".{id}.partial-"));
     if let Ok(entries) = std::fs::read_dir(dir) {
         for e in entries.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
-            if name.starts_with('.') && name.contains(".partial-") {
+            let ours = match &prefix {
+                Some(p) => name.starts_with(p.as_str()),
+                None => name.starts_with('.') && name.contains(".partial-"),
+            };
+            if ours {
                 let _ = std::fs::remove_dir_all(e.path());
                 let _ = std::fs::remove_file(e.path());
             }
@@ -219,11 +240,14 @@ fn clean_staging(dir: &std::path::Path) {
     }
 }
 
-/// Start the job worker thread; it stops after `state.jobs.shutdown()`.
+/// Start the job worker thread; it stops after `state.jobs.shutdown()`. Jobs run as
+/// `executor` says: in worker processes ([`worker::WorkerProcess`]) or, for tests, on a
+/// [`jobs::JobRunner`] in this process.
 pub fn start_worker(
     state: &Arc<AppState>,
-    runner: Arc<dyn JobRunner>,
+    executor: impl Into<Executor>,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
+    let executor = executor.into();
     let (store, jobs, layout) = (
         state.store.clone(),
         state.jobs.clone(),
@@ -231,7 +255,7 @@ pub fn start_worker(
     );
     std::thread::Builder::new()
         .name("tessera-jobs".into())
-        .spawn(move || jobs::worker(store, jobs, runner, layout))
+        .spawn(move || jobs::worker(store, jobs, executor, layout))
 }
 
 /// The whole HTTP surface.

@@ -71,6 +71,9 @@ pub struct AssetRow {
     pub warnings: Vec<ProcessingWarning>,
     /// File the endpoint points at, relative to the asset folder ("" for folder roots).
     pub entry: String,
+    /// Times the job started without finishing cleanly (a worker or the server killed
+    /// under it); the job is failed instead of started a third time.
+    pub attempts: u32,
 }
 
 /// An export of an asset's served tree.
@@ -134,7 +137,13 @@ CREATE TABLE IF NOT EXISTS upload_sessions (
 );
 ";
 
-const ASSET_COLUMNS: &str = "id, type, name, description, attribution, bytes, date_added, status, percent, options, stage, started_at, finished_at, tiles_written, error, warnings, entry";
+const ASSET_COLUMNS: &str = "id, type, name, description, attribution, bytes, date_added, status, percent, options, stage, started_at, finished_at, tiles_written, error, warnings, entry, attempts";
+
+/// Columns added after the first release, for databases made before them.
+const MIGRATIONS: &[(&str, &str)] = &[(
+    "attempts",
+    "ALTER TABLE assets ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0",
+)];
 
 fn asset_from_row(r: &Row) -> rusqlite::Result<AssetRow> {
     let options: String = r.get(9)?;
@@ -159,6 +168,7 @@ fn asset_from_row(r: &Row) -> rusqlite::Result<AssetRow> {
         error: error.and_then(|e| serde_json::from_str(&e).ok()),
         warnings: serde_json::from_str(&warnings).unwrap_or_default(),
         entry: r.get(16)?,
+        attempts: r.get::<_, i64>(17)?.clamp(0, i64::from(u32::MAX)) as u32,
     })
 }
 
@@ -200,6 +210,18 @@ impl Store {
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(err)?;
         conn.execute_batch(SCHEMA).map_err(err)?;
+        let columns: Vec<String> = {
+            let mut st = conn
+                .prepare("SELECT name FROM pragma_table_info('assets')")
+                .map_err(err)?;
+            let rows = st.query_map([], |r| r.get(0)).map_err(err)?;
+            rows.collect::<rusqlite::Result<_>>().map_err(err)?
+        };
+        for (column, sql) in MIGRATIONS {
+            if !columns.iter().any(|c| c == column) {
+                conn.execute_batch(sql).map_err(err)?;
+            }
+        }
         Ok(Store {
             path: path.clone(),
             conn: Mutex::new(conn),
@@ -278,7 +300,7 @@ impl Store {
     pub fn update_asset(&self, a: &AssetRow) -> Result<(), StoreError> {
         self.with(|c| {
             c.execute(
-                "UPDATE assets SET name = ?2, description = ?3, attribution = ?4, bytes = ?5, status = ?6, percent = ?7, stage = ?8, started_at = ?9, finished_at = ?10, tiles_written = ?11, error = ?12, warnings = ?13, entry = ?14 WHERE id = ?1",
+                "UPDATE assets SET name = ?2, description = ?3, attribution = ?4, bytes = ?5, status = ?6, percent = ?7, stage = ?8, started_at = ?9, finished_at = ?10, tiles_written = ?11, error = ?12, warnings = ?13, entry = ?14, attempts = ?15 WHERE id = ?1",
                 params![
                     a.id,
                     a.name,
@@ -294,6 +316,7 @@ impl Store {
                     a.error.as_ref().map(|e| serde_json::to_string(e).unwrap_or_default()),
                     serde_json::to_string(&a.warnings).unwrap_or_else(|_| "[]".into()),
                     a.entry,
+                    i64::from(a.attempts),
                 ],
             )
             .map(|_| ())

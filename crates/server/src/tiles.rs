@@ -2,7 +2,7 @@
 //! token) checks, content types, gzip terrain, ETag / Last-Modified revalidation. Also
 //! the analysis estimate, which reads the same inputs the job will.
 
-use crate::api::{credential, query_pairs, token_principal};
+use crate::api::{check_urls, credential, query_pairs, token_principal};
 use crate::auth;
 use crate::store::{AssetRow, Status};
 use crate::util::{safe_relative, unix_now};
@@ -29,20 +29,32 @@ fn tile_access(s: &AppState, uri: &Uri, headers: &HeaderMap, id: i64) -> Result<
             let for_asset =
                 asset.as_i64() == Some(id) || claims["assets"].get(id.to_string()).is_some();
             let src = claims["src"].as_str().unwrap_or("");
-            let src_alive = src == "anonymous" || matches!(s.store.token(src), Ok(Some(_)));
+            let source = match s.store.token(src) {
+                Ok(Some(row)) => Some(row),
+                _ => None,
+            };
+            let src_alive = src == "anonymous" || source.is_some();
             if !for_asset {
                 return Err(ApiError::not_found(uri.path()));
             }
-            return if fresh && src_alive {
-                Ok(())
-            } else {
-                Err(ApiError::unauthorized())
-            };
+            if !(fresh && src_alive) {
+                return Err(ApiError::unauthorized());
+            }
+            // An endpoint token carries the restrictions of the API token it came from.
+            if let Some(urls) = source.and_then(|row| row.allowed_urls) {
+                let h = |n: header::HeaderName| headers.get(n).and_then(|v| v.to_str().ok());
+                if !auth::url_allowed(&urls, h(header::REFERER), h(header::ORIGIN)) {
+                    return Err(ApiError::forbidden(
+                        "this token may only be used from its allowed URLs",
+                    ));
+                }
+            }
+            return Ok(());
         }
     }
     match token_principal(s, &token) {
         Some(p) if !p.sees(id) => Err(ApiError::not_found(uri.path())),
-        Some(p) if p.has("assets:read") => Ok(()),
+        Some(p) if p.has("assets:read") => check_urls(&p, headers),
         _ => Err(ApiError::unauthorized()),
     }
 }

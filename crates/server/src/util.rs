@@ -24,8 +24,35 @@ pub fn unix_now() -> i64 {
     OffsetDateTime::now_utc().unix_timestamp()
 }
 
-/// Files under `dir`, recursively, sorted.
+/// Whether a file name is an upload still being written (a direct PUT's
+/// `.NAME.upload-XXXX` or an S3 upload's `.upload-XXXX`): never an asset's file.
+pub fn is_partial_upload(name: &str) -> bool {
+    name.starts_with('.') && name.contains(".upload-") || name.starts_with(".upload-")
+}
+
+/// Partial uploads under `dir`, recursively.
+pub fn list_partial_uploads(dir: &Path) -> Vec<PathBuf> {
+    walk_files(dir)
+        .into_iter()
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| is_partial_upload(&n.to_string_lossy()))
+        })
+        .collect()
+}
+
+/// Files under `dir`, recursively, sorted; uploads still being written are left out.
 pub fn list_files(dir: &Path) -> Vec<PathBuf> {
+    walk_files(dir)
+        .into_iter()
+        .filter(|p| {
+            !p.file_name()
+                .is_some_and(|n| is_partial_upload(&n.to_string_lossy()))
+        })
+        .collect()
+}
+
+fn walk_files(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {

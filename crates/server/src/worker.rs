@@ -1,0 +1,293 @@
+//! Each job runs in a worker process: `tessera job-worker`, the server's own executable,
+//! started per job with the job on stdin. It sets its own memory limit, streams progress
+//! snapshots and finally its [`Outcome`] as JSON lines on stdout, and exits when the
+//! server goes away (stdin closes). A job that aborts, runs out of memory or hangs kills
+//! only its worker; the server records why and moves on to the next asset.
+
+use crate::jobs::{execute, JobRunner, Outcome, PipelineRunner, Task};
+use crate::wire::ProcessingError;
+use serde::{Deserialize, Serialize};
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::PathBuf;
+use std::process::{Command, ExitCode, Stdio};
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tessera_model::ProgressSnapshot;
+use tessera_pipeline::{Budget, Progress};
+
+/// The subcommand the server starts its workers with.
+pub const SUBCOMMAND: &str = "job-worker";
+
+/// How jobs are started and held to their limits.
+#[derive(Debug, Clone)]
+pub struct WorkerProcess {
+    /// The `tessera` executable (the server's own).
+    pub exe: PathBuf,
+    /// Conversion threads per job (`None`: all cores).
+    pub threads: Option<usize>,
+    /// Most memory a job's process may map; an allocation beyond it fails the job.
+    pub memory_bytes: u64,
+    /// Longest a job may run.
+    pub timeout: Duration,
+}
+
+/// What a worker writes on stdout, one JSON object per line.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Message {
+    Progress(ProgressSnapshot),
+    Outcome(Outcome),
+}
+
+/// What the worker reads on stdin: the task and how to run it.
+#[derive(Debug, Serialize, Deserialize)]
+struct Order {
+    task: Task,
+    threads: Option<usize>,
+    memory_bytes: u64,
+}
+
+/// Most stderr lines of a worker kept to explain its death.
+const STDERR_TAIL_LINES: usize = 40;
+
+impl WorkerProcess {
+    /// What the job's readers may size allocations by: most of the process limit, so a
+    /// lying header is refused with a reason before the limit is reached.
+    pub fn budget(&self) -> Budget {
+        Budget {
+            memory_bytes: self.memory_bytes / 4 * 3,
+        }
+    }
+
+    /// Run `task` in a new worker process, publishing its progress into `progress`;
+    /// cancelling `progress` kills the worker.
+    pub fn run(&self, task: &Task, progress: &Progress) -> Outcome {
+        let id = task.id;
+        let crashed = |message: String, retry: bool| Outcome::Crashed {
+            error: crash_error(&message, stage_of(progress)),
+            retry,
+        };
+        let order = Order {
+            task: task.clone(),
+            threads: self.threads,
+            memory_bytes: self.memory_bytes,
+        };
+        let mut child = match Command::new(&self.exe)
+            .arg(SUBCOMMAND)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+        {
+            Ok(c) => c,
+            Err(e) => {
+                return crashed(
+                    format!(
+                        "the worker process {} could not start: {e}",
+                        self.exe.display()
+                    ),
+                    false,
+                )
+            }
+        };
+        // The task goes in on stdin, which then stays open: the worker exits when it
+        // closes, i.e. when this process is gone.
+        let mut stdin = child.stdin.take();
+        let sent = stdin.as_mut().map(|w| {
+            serde_json::to_writer(&mut *w, &order)
+                .map_err(std::io::Error::other)
+                .and_then(|_| w.write_all(b"\n"))
+                .and_then(|_| w.flush())
+        });
+        let (tx, rx) = mpsc::channel::<Message>();
+        let stdout = child.stdout.take();
+        let reader = std::thread::spawn(move || {
+            let Some(out) = stdout else { return };
+            for line in BufReader::new(out).lines() {
+                let Ok(line) = line else { break };
+                if let Ok(m) = serde_json::from_str::<Message>(&line) {
+                    if tx.send(m).is_err() {
+                        break;
+                    }
+                }
+            }
+        });
+        let stderr = child.stderr.take();
+        let tail = std::thread::spawn(move || {
+            let mut last: VecDeque<String> = VecDeque::new();
+            let Some(err) = stderr else { return last };
+            for line in BufReader::new(err).lines() {
+                let Ok(line) = line else { break };
+                eprintln!("job {id}: {line}");
+                if last.len() == STDERR_TAIL_LINES {
+                    last.pop_front();
+                }
+                last.push_back(line);
+            }
+            last
+        });
+        if !matches!(sent, Some(Ok(()))) {
+            let _ = child.kill();
+        }
+        let started = Instant::now();
+        let mut outcome = None;
+        let mut stopped = None;
+        loop {
+            match rx.recv_timeout(Duration::from_millis(100)) {
+                Ok(Message::Progress(p)) => progress.absorb(&p),
+                Ok(Message::Outcome(o)) => outcome = Some(o),
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            }
+            if stopped.is_none() && progress.is_canceled() {
+                let _ = child.kill();
+                stopped = Some(Outcome::Canceled);
+            }
+            if stopped.is_none() && started.elapsed() > self.timeout {
+                let _ = child.kill();
+                stopped = Some(Outcome::Failed {
+                    data: false,
+                    error: limit_error(
+                        format!(
+                            "the job ran longer than its limit of {} s and was stopped",
+                            self.timeout.as_secs()
+                        ),
+                        stage_of(progress),
+                        "Split the input, or give jobs more time (tessera serve --job-timeout).",
+                    ),
+                });
+            }
+        }
+        drop(stdin);
+        let status = child.wait();
+        let _ = reader.join();
+        let last: Vec<String> = tail.join().unwrap_or_default().into();
+        if let Some(o) = stopped {
+            return o;
+        }
+        if let Some(o) = outcome {
+            return o;
+        }
+        let out_of_memory = last.iter().any(|l| l.contains("memory allocation of"));
+        if out_of_memory {
+            return Outcome::Failed {
+                data: false,
+                error: limit_error(
+                    format!(
+                        "the job needed more memory than its limit of {:.1} GiB and was stopped",
+                        self.memory_bytes as f64 / f64::from(1u32 << 30)
+                    ),
+                    stage_of(progress),
+                    "Check the input (a damaged header can ask for this much), split it, or give jobs more memory (tessera serve --job-memory).",
+                ),
+            };
+        }
+        let how = match status {
+            Ok(s) => {
+                use std::os::unix::process::ExitStatusExt;
+                match (s.code(), s.signal()) {
+                    (_, Some(sig)) => format!("was killed by signal {sig}"),
+                    (Some(c), None) => format!("exited with status {c} without an answer"),
+                    (None, None) => "ended without an answer".into(),
+                }
+            }
+            Err(e) => format!("could not be waited for: {e}"),
+        };
+        crashed(format!("the job's worker process {how}"), true)
+    }
+}
+
+fn stage_of(progress: &Progress) -> String {
+    format!("{:?}", progress.snapshot().stage).to_ascii_uppercase()
+}
+
+fn crash_error(message: &str, stage: String) -> ProcessingError {
+    ProcessingError {
+        code: "WORKER_CRASHED".into(),
+        message: message.into(),
+        file: None,
+        stage,
+        mitigation: "Check the input (a damaged or hostile file can do this), or give the server more memory (tessera serve --job-memory); the server log has the details.".into(),
+    }
+}
+
+fn limit_error(message: String, stage: String, mitigation: &str) -> ProcessingError {
+    ProcessingError {
+        code: "LIMIT_EXCEEDED".into(),
+        message,
+        file: None,
+        stage,
+        mitigation: mitigation.into(),
+    }
+}
+
+fn emit(m: &Message) -> std::io::Result<()> {
+    let line = serde_json::to_string(m).map_err(std::io::Error::other)?;
+    let mut out = std::io::stdout().lock();
+    out.write_all(line.as_bytes())?;
+    out.write_all(b"\n")?;
+    out.flush()
+}
+
+/// The worker's `main`: one job from stdin, its progress and outcome to stdout.
+pub fn worker_main() -> ExitCode {
+    let mut line = String::new();
+    if let Err(e) = std::io::stdin().lock().take(16 << 20).read_line(&mut line) {
+        eprintln!("error: no job on stdin: {e}");
+        return ExitCode::from(2);
+    }
+    let order: Order = match serde_json::from_str(&line) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("error: the job on stdin is not readable: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    // The limit covers every mapping the process makes (heap and thread stacks), so a
+    // lying header that slips past the readers' checks fails one allocation, not the
+    // machine.
+    if let Err(e) = rlimit::setrlimit(
+        rlimit::Resource::DATA,
+        order.memory_bytes,
+        order.memory_bytes,
+    ) {
+        eprintln!("warning: cannot limit the worker's memory: {e}");
+    }
+    // The server closes stdin when it goes away: stop with it.
+    std::thread::spawn(move || {
+        let mut sink = [0u8; 64];
+        let mut input = std::io::stdin().lock();
+        while matches!(input.read(&mut sink), Ok(n) if n > 0) {}
+        std::process::exit(70);
+    });
+    let runner = match PipelineRunner::new(order.threads) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start worker threads: {e}");
+            return ExitCode::from(3);
+        }
+    };
+    let progress = Arc::new(Progress::new());
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let ticker = {
+        let (progress, done) = (progress.clone(), done.clone());
+        std::thread::spawn(move || {
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                if emit(&Message::Progress(progress.snapshot())).is_err() {
+                    std::process::exit(70);
+                }
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        })
+    };
+    let outcome = execute(&order.task, &runner as &dyn JobRunner, &progress);
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let _ = ticker.join();
+    let _ = emit(&Message::Progress(progress.snapshot()));
+    match emit(&Message::Outcome(outcome)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(_) => ExitCode::from(70),
+    }
+}
