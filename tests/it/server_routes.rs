@@ -1933,3 +1933,214 @@ async fn dashboard_and_local_cesium_are_served() {
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     assert!(r.json()["message"].as_str().unwrap().contains("npm ci"));
 }
+
+/// A stand-in for the worker executable: it reads the job, then aborts, reports an
+/// exhausted allocation, hangs, or hands the job to the real worker, as the asset's
+/// `test` option says.
+fn fake_worker(dir: &std::path::Path) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let p = dir.join("worker.sh");
+    std::fs::write(
+        &p,
+        format!(
+            r#"#!/bin/sh
+read -r line
+case "$line" in
+  *'"test":"abort"'*) kill -ABRT $$ ;;
+  *'"test":"oom"'*) echo "memory allocation of 1099511627776 bytes failed" >&2; kill -ABRT $$ ;;
+  *'"test":"hang"'*) exec sleep 600 ;;
+esac
+{{ printf '%s\n' "$line"; cat; }} | exec "{}" job-worker
+"#,
+            env!("CARGO_BIN_EXE_tessera")
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    p
+}
+
+async fn create_with(app: &Router, name: &str, type_: &str, options: Value) -> i64 {
+    let body = json!({"name": name, "type": type_, "options": options});
+    let r = call(
+        app,
+        Method::POST,
+        "/v1/assets",
+        &[("content-type", "application/json")],
+        body.to_string().into_bytes(),
+    )
+    .await;
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+    r.json()["assetMetadata"]["id"].as_i64().unwrap()
+}
+
+async fn upload_and_start(app: &Router, id: i64, name: &str, bytes: Vec<u8>) {
+    let r = call(
+        app,
+        Method::PUT,
+        &format!("/v1/assets/{id}/files/{name}"),
+        &[],
+        bytes,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let r = call(
+        app,
+        Method::POST,
+        &format!("/v1/assets/{id}/uploadComplete"),
+        &[],
+        vec![],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+}
+
+/// Jobs run in worker processes: one that aborts is retried once and then fails its
+/// asset, one that runs out of memory or time fails at once, a hanging one is cancelled
+/// by DELETE, and every asset queued behind them still converts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crashing_worker_fails_only_its_own_asset() {
+    let Some(samples) = samples() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let exe = fake_worker(dir.path());
+    let data = dir.path().join("data");
+    let mut config = Config::new(data.clone(), AuthMode::Disabled);
+    config.admin_token = Some(ADMIN.into());
+    let (state, _) = tessera_server::open_state(config).unwrap();
+    let worker = tessera_server::start_worker(
+        &state,
+        tessera_server::worker::WorkerProcess {
+            exe,
+            threads: Some(2),
+            memory_bytes: 4 << 30,
+            timeout: Duration::from_secs(3),
+        },
+    )
+    .unwrap();
+    let app = tessera_server::router(state.clone());
+    let las = std::fs::read(samples.join("las/lazperf/point10.las")).unwrap();
+    let pc = |test: &str| json!({"sourceType": "POINT_CLOUD", "test": test});
+    let abort = create_with(&app, "abort", "3DTILES", pc("abort")).await;
+    let oom = create_with(&app, "oom", "3DTILES", pc("oom")).await;
+    let slow = create_with(&app, "hang", "3DTILES", pc("hang")).await;
+    let good = create_with(&app, "good", "3DTILES", pc("none")).await;
+    for id in [abort, oom, slow, good] {
+        upload_and_start(&app, id, "cloud.las", las.clone()).await;
+    }
+    let a = wait(&app, abort, None).await;
+    assert_eq!(a["status"], "ERROR", "{a}");
+    assert_eq!(a["processingError"]["code"], "WORKER_CRASHED", "{a}");
+    assert!(
+        a["processingError"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("signal 6"),
+        "{a}"
+    );
+    let o = wait(&app, oom, None).await;
+    assert_eq!(o["status"], "ERROR", "{o}");
+    assert_eq!(o["processingError"]["code"], "LIMIT_EXCEEDED", "{o}");
+    assert!(o["processingError"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("memory"));
+    let h = wait(&app, slow, None).await;
+    assert_eq!(h["processingError"]["code"], "LIMIT_EXCEEDED", "{h}");
+    assert!(h["processingError"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("longer than"));
+    let g = wait(&app, good, None).await;
+    assert_eq!(g["status"], "COMPLETE", "{g}");
+    let t = call(
+        &app,
+        Method::GET,
+        &format!("/assets/{good}/tileset.json"),
+        &[],
+        vec![],
+    )
+    .await;
+    assert_eq!(t.status, StatusCode::OK);
+
+    // DELETE of a hanging job frees the queue at once.
+    let stuck = create_with(&app, "stuck", "3DTILES", pc("hang")).await;
+    let after = create_with(&app, "after", "3DTILES", pc("none")).await;
+    upload_and_start(&app, stuck, "cloud.las", las.clone()).await;
+    upload_and_start(&app, after, "cloud.las", las.clone()).await;
+    for _ in 0..100 {
+        let s = call(
+            &app,
+            Method::GET,
+            &format!("/v1/assets/{stuck}"),
+            &[],
+            vec![],
+        )
+        .await
+        .json();
+        if s["status"] == "IN_PROGRESS" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let d = call(
+        &app,
+        Method::DELETE,
+        &format!("/v1/assets/{stuck}"),
+        &[],
+        vec![],
+    )
+    .await;
+    assert_eq!(d.status, StatusCode::NO_CONTENT);
+    let started = std::time::Instant::now();
+    let a = wait(&app, after, None).await;
+    assert_eq!(a["status"], "COMPLETE", "{a}");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "the queue waited for the hung job"
+    );
+    // Nothing half-written is left next to the served assets.
+    let leftovers: Vec<_> = std::fs::read_dir(data.join("assets"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    state.jobs.shutdown();
+    let _ = worker.join();
+}
+
+/// A job the server died under twice is failed at the next start instead of run a third
+/// time (no crash loop); one it died under once runs again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_interrupted_twice_is_not_started_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let (once, twice) = {
+        let mut config = Config::new(dir.path().to_path_buf(), AuthMode::Disabled);
+        config.admin_token = Some(ADMIN.into());
+        let (state, _) = tessera_server::open_state(config).unwrap();
+        let app = tessera_server::router(state.clone());
+        let pc = json!({"sourceType": "POINT_CLOUD"});
+        let once = create_with(&app, "once", "3DTILES", pc.clone()).await;
+        let twice = create_with(&app, "twice", "3DTILES", pc).await;
+        for (id, attempts) in [(once, 1), (twice, 2)] {
+            let mut a = state.store.asset(id).unwrap().unwrap();
+            a.status = tessera_server::store::Status::InProgress;
+            a.attempts = attempts;
+            state.store.update_asset(&a).unwrap();
+        }
+        (once, twice)
+    };
+    let mut config = Config::new(dir.path().to_path_buf(), AuthMode::Disabled);
+    config.admin_token = Some(ADMIN.into());
+    let (state, _) = tessera_server::open_state(config).unwrap();
+    let a = state.store.asset(twice).unwrap().unwrap();
+    assert_eq!(a.status, tessera_server::store::Status::Error);
+    assert_eq!(a.error.unwrap().code, "WORKER_CRASHED");
+    let b = state.store.asset(once).unwrap().unwrap();
+    assert_eq!(b.status, tessera_server::store::Status::NotStarted);
+}

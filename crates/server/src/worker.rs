@@ -115,31 +115,60 @@ impl WorkerProcess {
             }
         });
         let stderr = child.stderr.take();
-        let tail = std::thread::spawn(move || {
-            let mut last: VecDeque<String> = VecDeque::new();
-            let Some(err) = stderr else { return last };
-            for line in BufReader::new(err).lines() {
-                let Ok(line) = line else { break };
-                eprintln!("job {id}: {line}");
-                if last.len() == STDERR_TAIL_LINES {
-                    last.pop_front();
+        let last: Arc<std::sync::Mutex<VecDeque<String>>> = Arc::default();
+        {
+            let last = last.clone();
+            std::thread::spawn(move || {
+                let Some(err) = stderr else { return };
+                for line in BufReader::new(err).lines() {
+                    let Ok(line) = line else { break };
+                    eprintln!("job {id}: {line}");
+                    let mut l = last.lock().unwrap_or_else(|p| p.into_inner());
+                    if l.len() == STDERR_TAIL_LINES {
+                        l.pop_front();
+                    }
+                    l.push_back(line);
                 }
-                last.push_back(line);
-            }
-            last
-        });
+            });
+        }
         if !matches!(sent, Some(Ok(()))) {
             let _ = child.kill();
         }
         let started = Instant::now();
         let mut outcome = None;
+        let mut answered: Option<Instant> = None;
         let mut stopped = None;
+        let mut exited: Option<(std::io::Result<std::process::ExitStatus>, Instant)> = None;
         loop {
             match rx.recv_timeout(Duration::from_millis(100)) {
                 Ok(Message::Progress(p)) => progress.absorb(&p),
-                Ok(Message::Outcome(o)) => outcome = Some(o),
+                Ok(Message::Outcome(o)) => {
+                    outcome = Some(o);
+                    answered = Some(Instant::now());
+                    // Answered: the worker may go (closing stdin tells it so).
+                    drop(stdin.take());
+                }
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
                 Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            }
+            if exited.is_none() {
+                match child.try_wait() {
+                    Ok(Some(st)) => exited = Some((Ok(st), Instant::now())),
+                    Ok(None) => {}
+                    Err(e) => exited = Some((Err(e), Instant::now())),
+                }
+            }
+            // Whatever the worker left running must not hold the job once it is gone, or
+            // once it has answered.
+            if exited
+                .as_ref()
+                .is_some_and(|(_, t)| t.elapsed() > Duration::from_secs(1))
+            {
+                break;
+            }
+            if answered.is_some_and(|t| t.elapsed() > Duration::from_secs(5)) {
+                let _ = child.kill();
+                break;
             }
             if stopped.is_none() && progress.is_canceled() {
                 let _ = child.kill();
@@ -161,9 +190,19 @@ impl WorkerProcess {
             }
         }
         drop(stdin);
-        let status = child.wait();
-        let _ = reader.join();
-        let last: Vec<String> = tail.join().unwrap_or_default().into();
+        let status = match exited {
+            Some((st, _)) => st,
+            None => child.wait(),
+        };
+        // The worker's last words may still be on their way through the pipe.
+        std::thread::sleep(Duration::from_millis(50));
+        let _ = reader;
+        let last: Vec<String> = last
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .cloned()
+            .collect();
         if let Some(o) = stopped {
             return o;
         }
