@@ -5,7 +5,7 @@
 use crate::helpers::{
     accessor_bytes, assert_data_error, read_glb, run_with_threads, samples, tessera,
 };
-use crate::tiff_writer::{TiffBuilder, Val};
+use tessera_fixtures::tiff::{TiffBuilder, Val};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;

@@ -1,7 +1,7 @@
 //! GeoTIFF → TMS imagery over the real samples and over generated odd rasters.
 
 use crate::helpers::{assert_data_error, run_with_threads, samples, tessera, tree};
-use crate::tiff_writer::{TiffBuilder, Val};
+use tessera_fixtures::tiff::{TiffBuilder, Val};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;

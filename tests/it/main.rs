@@ -4,10 +4,13 @@
 mod bad_input;
 mod citygml_reader;
 mod citygml_route;
+mod fixtures;
 mod helpers;
+mod hostile_server;
 mod imagery_route;
 mod las_route;
 mod model_route;
+mod mutation;
 mod server_routes;
 mod terrain_route;
-mod tiff_writer;
+

@@ -1,7 +1,7 @@
 //! GeoTIFF DEM → quantized-mesh terrain over the real samples and generated bad rasters.
 
 use crate::helpers::{assert_data_error, run_with_threads, samples, tessera, tree};
-use crate::tiff_writer::{TiffBuilder, Val};
+use tessera_fixtures::tiff::{TiffBuilder, Val};
 use std::io::Read;
 use std::path::Path;
 use std::time::Duration;
