@@ -402,7 +402,15 @@ fn process(
             entry = String::new();
         }
         ("GLTF" | "CZML" | "KML" | "GEOJSON", _) => {
-            return serve_as_is(asset, &inputs, &output, progress);
+            // The model's buffers and images are read only from inside the upload (or the
+            // folder its zip was unpacked into).
+            let refs = if inputs[0].starts_with(&unzipped) {
+                &unzipped
+            } else {
+                &sources
+            };
+            let refs = tessera_pipeline::RefRoot::within(refs);
+            return serve_as_is(asset, &inputs, &output, &refs, progress);
         }
         (t, s) => {
             return Err(Failure::Data {
@@ -463,6 +471,7 @@ fn serve_as_is(
     asset: &AssetRow,
     inputs: &[PathBuf],
     output: &Path,
+    refs: &tessera_pipeline::RefRoot,
     progress: &Progress,
 ) -> Result<(JobReport, String), Failure> {
     progress.enter(Stage::Read);
@@ -470,7 +479,8 @@ fn serve_as_is(
     let mut report = JobReport::default();
     if asset.type_ == "GLTF" {
         let warnings = tessera_pipeline::Warnings::default();
-        let model = tessera_pipeline::models::read_model(main, &warnings)
+        let budget = tessera_pipeline::Budget::default();
+        let model = tessera_pipeline::models::read_model(main, refs, &budget, &warnings)
             .map_err(|e| Failure::Pipeline(e.into()))?;
         report.triangles_read = model.triangles;
         report.warnings = warnings.take().0;
