@@ -9,6 +9,20 @@ use gltf::json::validation::Checked;
 /// that a lying count cannot exhaust memory before the byte checks catch it.
 pub const MAX_COUNT: u64 = 1 << 28;
 
+/// Most elements an accessor without a bufferView (all zeros, perhaps with sparse
+/// substitutions) may declare: nothing in the file backs its size, so it stays small.
+const MAX_UNBACKED_COUNT: usize = 1 << 20;
+
+/// `Err` when an accessor without data behind it claims more elements than that.
+fn check_unbacked(what: &str, count: usize) -> Result<(), String> {
+    if count > MAX_UNBACKED_COUNT {
+        return Err(format!(
+            "{what} declares {count} elements but no bufferView (all zeros); at most {MAX_UNBACKED_COUNT} are accepted without data behind them"
+        ));
+    }
+    Ok(())
+}
+
 fn component_size(c: ComponentType) -> usize {
     match c {
         ComponentType::I8 | ComponentType::U8 => 1,
@@ -174,7 +188,10 @@ pub fn read_floats(asset: &Asset, index: usize) -> Result<(Vec<f32>, usize), Str
             let offset = a.byte_offset.map(|o| o.0).unwrap_or(0);
             Some(fit(asset, &what, view.value(), offset, l.count, elem)?)
         }
-        None => None,
+        None => {
+            check_unbacked(&what, l.count)?;
+            None
+        }
     };
     let sparse = match &a.sparse {
         Some(s) => Some(sparse_fits(asset, &what, s, &l, elem)?),
@@ -289,6 +306,7 @@ pub fn read_indices(asset: &Asset, index: usize, vertices: usize) -> Result<Vec<
             .collect();
     }
     let Some(view) = a.buffer_view else {
+        check_unbacked(&what, l.count)?;
         return Ok(vec![0; l.count]);
     };
     let csize = component_size(l.component);
@@ -320,6 +338,13 @@ pub fn read_indices(asset: &Asset, index: usize, vertices: usize) -> Result<Vec<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unbacked_accessors_stay_small() {
+        assert!(check_unbacked("accessor 0", MAX_UNBACKED_COUNT).is_ok());
+        let e = check_unbacked("accessor 0", 1 << 28).unwrap_err();
+        assert!(e.contains("no bufferView"), "{e}");
+    }
 
     #[test]
     fn normalised_components_map_to_unit_range() {

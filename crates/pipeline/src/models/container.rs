@@ -550,7 +550,6 @@ mod tests {
         let models = dir.path().join("models");
         std::fs::create_dir_all(models.join("tex")).unwrap();
         let m = models.join("a.gltf");
-        let real = models.canonicalize().unwrap();
         let inside = RefRoot::within(&models);
         assert_eq!(
             resolve_uri(&m, &inside, "tex/a%20b.png").unwrap(),
@@ -570,7 +569,6 @@ mod tests {
         // Anywhere: relative paths may leave, absolute ones are still not followed.
         assert!(resolve_uri(&m, &RefRoot::anywhere(), "../../b.bin").is_ok());
         assert!(resolve_uri(&m, &RefRoot::anywhere(), "/etc/passwd").is_err());
-        assert!(real.is_dir());
     }
 
     #[test]

@@ -129,10 +129,15 @@ fn check_placed(
             if p.iter().all(|c| c.is_finite() && !far(c)) {
                 continue;
             }
+            let scale = if (1e-4..1e6).contains(&scale) {
+                format!("{scale}")
+            } else {
+                format!("{scale:e}")
+            };
             let reason = if p.iter().all(|c| c.is_finite()) {
+                let far_m = p.iter().map(|c| c.abs()).fold(0.0, f64::max);
                 format!(
-                    "scaled by {scale}, vertex {v} of mesh {m} lands {:.0} km from --position, farther than the {:.0} km a model may reach",
-                    p.iter().map(|c| c * c).sum::<f64>().sqrt() / 1000.0,
+                    "scaled by {scale}, vertex {v} of mesh {m} lands {far_m:.1e} m from --position, farther than the {:.0} km a model may reach",
                     MAX_REACH_M / 1000.0
                 )
             } else {

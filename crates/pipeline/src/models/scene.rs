@@ -861,6 +861,85 @@ pub fn read_model(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde::Deserialize;
+
+    fn root_of(nodes: Value, scene: Option<Value>) -> gltf::json::Root {
+        let mut doc = serde_json::json!({"asset": {"version": "2.0"}, "nodes": nodes});
+        if let Some(s) = scene {
+            doc["scenes"] = serde_json::json!([{ "nodes": s }]);
+        }
+        gltf::json::Root::deserialize(&doc).unwrap()
+    }
+
+    fn hierarchy_error(nodes: Value, scene: Option<Value>) -> String {
+        let root = root_of(nodes, scene);
+        let p = Path::new("m.gltf");
+        parents(p, &root)
+            .and_then(|par| scene_roots(p, &root, &par))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn hierarchies_that_are_not_trees_are_refused() {
+        use serde_json::json;
+        let e = hierarchy_error(json!([{"children": [1, 1]}, {}]), None);
+        assert!(
+            e.contains("node 0 lists child node 1 more than once"),
+            "{e}"
+        );
+        let e = hierarchy_error(json!([{"children": [1, 2]}, {"children": [2]}, {}]), None);
+        assert!(e.contains("node 2 has two parents, nodes 0 and 1"), "{e}");
+        assert!(e.contains("disjoint strict trees"), "{e}");
+        let e = hierarchy_error(json!([{"children": [0]}]), None);
+        assert!(e.contains("its own ancestor"), "{e}");
+        let e = hierarchy_error(
+            json!([{"children": [1]}, {"children": [2]}, {"children": [0]}]),
+            None,
+        );
+        assert!(
+            e.contains("node 0 is its own ancestor (parent chain 0 → 2 → 1 → 0)"),
+            "{e}"
+        );
+        let e = hierarchy_error(json!([{}, {}]), Some(json!([1, 0, 1])));
+        assert!(e.contains("scene 0 lists node 1 more than once"), "{e}");
+        let e = hierarchy_error(json!([{"children": [1]}, {}]), Some(json!([0, 1])));
+        assert!(e.contains("node 1, which is a child of node 0"), "{e}");
+        let e = hierarchy_error(json!([{"children": [5]}]), None);
+        assert!(e.contains("child node 5 does not exist"), "{e}");
+        assert_eq!(
+            hierarchy_error(json!([{"children": [1]}, {}]), Some(json!([0]))),
+            ""
+        );
+    }
+
+    #[test]
+    fn deep_chains_are_walked_without_recursion() {
+        let n = 100_000;
+        let nodes: Vec<Value> = (0..n)
+            .map(|i| {
+                if i + 1 < n {
+                    serde_json::json!({"children": [i + 1], "translation": [1.0, 0.0, 0.0]})
+                } else {
+                    serde_json::json!({"translation": [1.0, 0.0, 0.0]})
+                }
+            })
+            .collect();
+        let root = root_of(Value::Array(nodes), Some(serde_json::json!([0])));
+        let p = Path::new("m.gltf");
+        let par = parents(p, &root).unwrap();
+        assert_eq!(scene_roots(p, &root, &par).unwrap(), vec![0]);
+        // A ring of the same length is a cycle, found in one pass.
+        let mut ring: Vec<Value> = (0..n)
+            .map(|i| serde_json::json!({"children": [(i + 1) % n]}))
+            .collect();
+        ring.truncate(n);
+        let e = parents(p, &root_of(Value::Array(ring), None))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("own ancestor") && e.contains("→ …"), "{e}");
+    }
 
     #[test]
     fn strips_and_fans_become_lists() {
