@@ -8,7 +8,7 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use serde_json::json;
 use tessera_model::{TriangleMesh, VertexColumn};
 use tessera_pipeline::models::{encode_mesh_glb, lod, read_model, MaterialSource, Style};
-use tessera_pipeline::Warnings;
+use tessera_pipeline::{Budget, RefRoot, Warnings};
 
 const N: u32 = 256;
 
@@ -70,7 +70,8 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("model");
     g.sample_size(10);
     g.bench_function(format!("load/glb/{tris}"), |b| {
-        b.iter(|| read_model(&path, &Warnings::default()).unwrap())
+        let refs = RefRoot::within(dir.path());
+        b.iter(|| read_model(&path, &refs, &Budget::default(), &Warnings::default()).unwrap())
     });
     g.bench_function(format!("simplify/{tris}-to-quarter"), |b| {
         b.iter(|| lod::simplify(&mesh, tris / 4))

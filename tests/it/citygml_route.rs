@@ -5,12 +5,12 @@
 use crate::helpers::{
     accessor_bytes, assert_data_error, read_glb, run_with_threads, samples, tessera,
 };
-use tessera_fixtures::tiff::{TiffBuilder, Val};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use tessera_fixtures::tiff::{TiffBuilder, Val};
 use tessera_pipeline::citygml::{crs_from_srs_name, read_city_objects, triangulate};
 use tessera_pipeline::{JobReport, JobSpec, TilesFormat};
 use tessera_proj::Transformer;

@@ -26,9 +26,27 @@ fn every_route_converts_the_tiny_inputs() {
     let runs: [Vec<String>; 5] = [
         vec![f("tiny.las"), "-o".into(), o("las")],
         vec![f("tiny.gml"), "-o".into(), o("gml")],
-        vec![f("tiny.gltf"), "-o".into(), o("gltf"), "--position".into(), "7,50,100".into()],
-        vec!["--to".into(), "terrain".into(), f("tiny-dem.tif"), "-o".into(), o("dem")],
-        vec!["--to".into(), "imagery".into(), f("tiny-rgb.tif"), "-o".into(), o("rgb")],
+        vec![
+            f("tiny.gltf"),
+            "-o".into(),
+            o("gltf"),
+            "--position".into(),
+            "7,50,100".into(),
+        ],
+        vec![
+            "--to".into(),
+            "terrain".into(),
+            f("tiny-dem.tif"),
+            "-o".into(),
+            o("dem"),
+        ],
+        vec![
+            "--to".into(),
+            "imagery".into(),
+            f("tiny-rgb.tif"),
+            "-o".into(),
+            o("rgb"),
+        ],
     ];
     for args in runs {
         let mut a = vec!["convert", "-q"];

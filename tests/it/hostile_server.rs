@@ -43,7 +43,13 @@ impl Server {
     }
 
     /// One request: (status, body).
-    fn call(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, Vec<u8>) {
+    fn call(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> (u16, Vec<u8>) {
         let mut s = std::net::TcpStream::connect(&self.addr).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
         let mut head = format!(
@@ -51,7 +57,10 @@ impl Server {
             self.addr,
             body.len()
         );
-        if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("authorization")) {
+        if !headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("authorization"))
+        {
             head.push_str(&format!("Authorization: Bearer {ADMIN}\r\n"));
         }
         for (k, v) in headers {
@@ -95,7 +104,12 @@ impl Server {
             let (st, b) = self.call("PUT", &format!("/v1/assets/{id}/files/{name}"), &[], bytes);
             assert_eq!(st, 201, "{}", String::from_utf8_lossy(&b));
         }
-        let (st, _) = self.call("POST", &format!("/v1/assets/{id}/uploadComplete"), &[], b"{}");
+        let (st, _) = self.call(
+            "POST",
+            &format!("/v1/assets/{id}/uploadComplete"),
+            &[],
+            b"{}",
+        );
         assert_eq!(st, 204);
         id
     }
@@ -111,7 +125,10 @@ impl Server {
             if ["COMPLETE", "DATA_ERROR", "ERROR"].contains(&a["status"].as_str().unwrap_or("")) {
                 return a;
             }
-            assert!(start.elapsed() < Duration::from_secs(300), "asset {id} never finished: {a}");
+            assert!(
+                start.elapsed() < Duration::from_secs(300),
+                "asset {id} never finished: {a}"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -136,7 +153,8 @@ fn dechunk(b: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     let mut i = 0;
     while let Some(nl) = b[i..].windows(2).position(|w| w == b"\r\n") {
-        let size = usize::from_str_radix(std::str::from_utf8(&b[i..i + nl]).unwrap().trim(), 16).unwrap_or(0);
+        let size = usize::from_str_radix(std::str::from_utf8(&b[i..i + nl]).unwrap().trim(), 16)
+            .unwrap_or(0);
         if size == 0 {
             break;
         }
@@ -211,7 +229,9 @@ fn hostile_uploads_fail_their_asset_and_the_server_keeps_converting() {
     }
 
     // A texture outside the upload: another asset's file and an absolute path.
-    let secret_jpg = read("citygml/plateau-yokosuka/udx/bldg/52397519_bldg_6697_appearance/14201-bldg-156842-1.jpg");
+    let secret_jpg = read(
+        "citygml/plateau-yokosuka/udx/bldg/52397519_bldg_6697_appearance/14201-bldg-156842-1.jpg",
+    );
     let other = srv.asset(
         "3DTILES",
         json!({"sourceType": "POINT_CLOUD"}),
@@ -238,15 +258,22 @@ fn hostile_uploads_fail_their_asset_and_the_server_keeps_converting() {
     let chunks = srv.asset(
         "3DTILES",
         json!({"sourceType": "POINT_CLOUD"}),
-        &[("chunks.laz", hostile::laz_with_chunk_count(&autzen, u32::MAX).unwrap())],
+        &[(
+            "chunks.laz",
+            hostile::laz_with_chunk_count(&autzen, u32::MAX).unwrap(),
+        )],
     );
     let after_chunks = good();
     let count = srv.asset(
         "3DTILES",
         json!({"sourceType": "POINT_CLOUD"}),
-        &[("count.laz", hostile::las_with_point_count(&autzen, u64::MAX))],
+        &[(
+            "count.laz",
+            hostile::las_with_point_count(&autzen, u64::MAX),
+        )],
     );
-    let gltf = hostile::gltf_with_accessor_offset(&tessera_fixtures::tiny::gltf(), u64::MAX).unwrap();
+    let gltf =
+        hostile::gltf_with_accessor_offset(&tessera_fixtures::tiny::gltf(), u64::MAX).unwrap();
     let model = srv.asset(
         "3DTILES",
         json!({"sourceType": "3D_MODEL", "position": [7.0, 50.0, 100.0]}),
@@ -264,13 +291,21 @@ fn hostile_uploads_fail_their_asset_and_the_server_keeps_converting() {
         json!({"sourceType": "CITYGML"}),
         &[("cloud.las", las.clone())],
     );
-    let czml = srv.asset("CZML", json!({"sourceType": "CZML"}), &[("a.czml", b"\x00 not json".to_vec())]);
+    let czml = srv.asset(
+        "CZML",
+        json!({"sourceType": "CZML"}),
+        &[("a.czml", b"\x00 not json".to_vec())],
+    );
     let geojson = srv.asset(
         "GEOJSON",
         json!({"sourceType": "GEOJSON"}),
         &[("a.geojson", br#"{"type":"Banana"}"#.to_vec())],
     );
-    let kml = srv.asset("KML", json!({"sourceType": "KML"}), &[("a.kml", b"<html/>".to_vec())]);
+    let kml = srv.asset(
+        "KML",
+        json!({"sourceType": "KML"}),
+        &[("a.kml", b"<html/>".to_vec())],
+    );
     let zip = read("citygml/plateau-yokosuka.zip");
     let truncated = srv.asset(
         "3DTILES",
@@ -284,7 +319,10 @@ fn hostile_uploads_fail_their_asset_and_the_server_keeps_converting() {
         let a = srv.wait(id);
         assert_eq!(a["status"], "COMPLETE", "{a}");
         let warned = a["processingWarnings"].to_string();
-        assert!(warned.contains("secret.jpg"), "the refused texture is named: {a}");
+        assert!(
+            warned.contains("secret.jpg"),
+            "the refused texture is named: {a}"
+        );
         let out = all_bytes(&data.join(format!("assets/{id}")));
         assert!(!out.is_empty());
         assert!(
@@ -300,7 +338,13 @@ fn hostile_uploads_fail_their_asset_and_the_server_keeps_converting() {
     expect(&srv.wait(inf), "DATA_ERROR", "EMPTY_DATA");
     let m = srv.wait(las_as_city);
     expect(&m, "DATA_ERROR", "SOURCE_TYPE_MISMATCH");
-    assert!(m["processingError"]["message"].as_str().unwrap().contains("LAS/LAZ"), "{m}");
+    assert!(
+        m["processingError"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("LAS/LAZ"),
+        "{m}"
+    );
     for id in [czml, geojson, kml] {
         expect(&srv.wait(id), "DATA_ERROR", "UNREADABLE_FILE");
     }
@@ -331,7 +375,11 @@ fn allowed_urls_hold_on_every_route_a_token_reaches() {
     let dir = tempfile::tempdir().unwrap();
     let srv = Server::start(&dir.path().join("data"), &free_addr());
     let las = std::fs::read(s.join("las/lazperf/point10.las")).unwrap();
-    let id = srv.asset("3DTILES", json!({"sourceType": "POINT_CLOUD"}), &[("a.las", las)]);
+    let id = srv.asset(
+        "3DTILES",
+        json!({"sourceType": "POINT_CLOUD"}),
+        &[("a.las", las)],
+    );
     assert_eq!(srv.wait(id)["status"], "COMPLETE");
     let (st, t) = srv.json(
         "POST",
@@ -341,20 +389,48 @@ fn allowed_urls_hold_on_every_route_a_token_reaches() {
     assert_eq!(st, 200, "{t}");
     let token = t["token"].as_str().unwrap().to_string();
     let bearer = format!("Bearer {token}");
-    let with = |origin: &str| vec![("Authorization", bearer.as_str()), ("Origin", origin)];
+    fn with<'a>(bearer: &'a str, origin: &'a str) -> Vec<(&'a str, &'a str)> {
+        vec![("Authorization", bearer), ("Origin", origin)]
+    }
     let tileset = format!("/assets/{id}/tileset.json");
-    for path in [tileset.as_str(), &format!("/v1/assets/{id}"), "/v1/assets", &format!("/v1/assets/{id}/endpoint")] {
-        let (evil, _) = srv.call("GET", path, &with("http://evil.example"), b"");
+    for path in [
+        tileset.as_str(),
+        &format!("/v1/assets/{id}"),
+        "/v1/assets",
+        &format!("/v1/assets/{id}/endpoint"),
+    ] {
+        let (evil, _) = srv.call("GET", path, &with(&bearer, "http://evil.example"), b"");
         assert_eq!(evil, 403, "{path} from another origin");
-        let (ok, _) = srv.call("GET", path, &with("http://good.example"), b"");
+        let (ok, _) = srv.call("GET", path, &with(&bearer, "http://good.example"), b"");
         assert_eq!(ok, 200, "{path} from the allowed origin");
     }
-    let (_, e) = srv.call("GET", &format!("/v1/assets/{id}/endpoint"), &with("http://good.example"), b"");
+    let (_, e) = srv.call(
+        "GET",
+        &format!("/v1/assets/{id}/endpoint"),
+        &with(&bearer, "http://good.example"),
+        b"",
+    );
     let e: Value = serde_json::from_slice(&e).unwrap();
-    let tile = format!("{tileset}?access_token={}", e["accessToken"].as_str().unwrap());
-    let (evil, _) = srv.call("GET", &tile, &[("Authorization", ""), ("Origin", "http://evil.example")], b"");
-    assert_eq!(evil, 403, "an endpoint token keeps its source token's allowedUrls");
-    let (ok, _) = srv.call("GET", &tile, &[("Authorization", ""), ("Origin", "http://good.example")], b"");
+    let tile = format!(
+        "{tileset}?access_token={}",
+        e["accessToken"].as_str().unwrap()
+    );
+    let (evil, _) = srv.call(
+        "GET",
+        &tile,
+        &[("Authorization", ""), ("Origin", "http://evil.example")],
+        b"",
+    );
+    assert_eq!(
+        evil, 403,
+        "an endpoint token keeps its source token's allowedUrls"
+    );
+    let (ok, _) = srv.call(
+        "GET",
+        &tile,
+        &[("Authorization", ""), ("Origin", "http://good.example")],
+        b"",
+    );
     assert_eq!(ok, 200);
 }
 

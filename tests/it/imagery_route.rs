@@ -1,10 +1,10 @@
 //! GeoTIFF → TMS imagery over the real samples and over generated odd rasters.
 
 use crate::helpers::{assert_data_error, run_with_threads, samples, tessera, tree};
-use tessera_fixtures::tiff::{TiffBuilder, Val};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use tessera_fixtures::tiff::{TiffBuilder, Val};
 use tessera_model::{QuadTileId, TilingScheme};
 use tessera_pipeline::imagery::{ImageryOptions, Resampling};
 use tessera_pipeline::{JobReport, JobSpec, Target};

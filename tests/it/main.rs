@@ -6,6 +6,7 @@ mod citygml_reader;
 mod citygml_route;
 mod fixtures;
 mod helpers;
+mod hostile_gltf;
 mod hostile_server;
 mod imagery_route;
 mod las_route;
@@ -13,4 +14,3 @@ mod model_route;
 mod mutation;
 mod server_routes;
 mod terrain_route;
-

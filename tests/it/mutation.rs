@@ -61,8 +61,16 @@ fn bases(reader: Reader, s: &Path) -> Vec<Base> {
             f("tiny-rgb.tif"),
         ],
         Reader::CityGml => vec![
-            base(s, "citygml/fzk-haus-citygml1/FZK-House-LoD2-KIT-IAI-KHH-V2.gml", &[]),
-            base(s, "citygml/fzk-haus-citygml3/FZK-Haus-LoD2-KIT-IAI-KHH-B36-V1__v3.gml", &[]),
+            base(
+                s,
+                "citygml/fzk-haus-citygml1/FZK-House-LoD2-KIT-IAI-KHH-V2.gml",
+                &[],
+            ),
+            base(
+                s,
+                "citygml/fzk-haus-citygml3/FZK-Haus-LoD2-KIT-IAI-KHH-B36-V1__v3.gml",
+                &[],
+            ),
             base(
                 s,
                 "citygml/lyon/LYON_2EME_BATI_2015_small_house.gml",
@@ -119,10 +127,20 @@ fn terrain_bases(b: &[Base], scratch: &Path) -> Vec<TerrainBase> {
 }
 
 /// The bytes of case `i` and the path they go to (under `scratch`).
-fn case_input(reader: Reader, bases: &[Base], terrain: &[TerrainBase], scratch: &Path, i: usize) -> (PathBuf, Vec<u8>, PathBuf) {
+fn case_input(
+    reader: Reader,
+    bases: &[Base],
+    terrain: &[TerrainBase],
+    scratch: &Path,
+    i: usize,
+) -> (PathBuf, Vec<u8>, PathBuf) {
     if reader == Reader::QuantizedMesh {
         let t = &terrain[i % terrain.len()];
-        return (t.tile.clone(), mutate(&t.raw, seed(reader, i)), t.dir.clone());
+        return (
+            t.tile.clone(),
+            mutate(&t.raw, seed(reader, i)),
+            t.dir.clone(),
+        );
     }
     let b = &bases[i % bases.len()];
     let dir = scratch.join(format!("base-{}", i % bases.len()));
@@ -137,7 +155,12 @@ fn child(spec: &str) {
     let reader = Reader::parse(parts.next().unwrap()).unwrap();
     let from: usize = parts.next().unwrap().parse().unwrap();
     let to: usize = parts.next().unwrap().parse().unwrap();
-    rlimit::setrlimit(rlimit::Resource::DATA, CHILD_MEMORY_BYTES, CHILD_MEMORY_BYTES).unwrap();
+    rlimit::setrlimit(
+        rlimit::Resource::DATA,
+        CHILD_MEMORY_BYTES,
+        CHILD_MEMORY_BYTES,
+    )
+    .unwrap();
     let s = samples().unwrap();
     let bases = bases(reader, &s);
     let scratch = tempfile::tempdir().unwrap();
@@ -153,7 +176,10 @@ fn child(spec: &str) {
     } else {
         Vec::new()
     };
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
     std::panic::set_hook(Box::new(|info| eprintln!("panic: {info}")));
     for i in from..to {
         let (path, bytes, input) = case_input(reader, &bases, &terrain, scratch.path(), i);
@@ -206,8 +232,16 @@ fn run_reader(reader: Reader) -> Summary {
     let mut next = 0;
     while next < CASES_PER_READER {
         let mut child = Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", "mutation::mutated_samples_end_cleanly", "--nocapture", "--test-threads=1"])
-            .env(CHILD_ENV, format!("{}:{next}:{CASES_PER_READER}", reader.name()))
+            .args([
+                "--exact",
+                "mutation::mutated_samples_end_cleanly",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(
+                CHILD_ENV,
+                format!("{}:{next}:{CASES_PER_READER}", reader.name()),
+            )
             .env("RUST_BACKTRACE", "0")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -299,7 +333,10 @@ fn run_reader(reader: Reader) -> Summary {
             });
             next = i + 1;
         } else if !status.success() {
-            panic!("the mutation child failed outside a case: {}", tail.join("\n"));
+            panic!(
+                "the mutation child failed outside a case: {}",
+                tail.join("\n")
+            );
         }
     }
     sum.total = started.elapsed();
@@ -335,13 +372,17 @@ fn mutated_samples_end_cleanly() {
         return;
     }
     let Some(s) = samples() else { return };
-    let workers = std::thread::available_parallelism().map_or(2, |n| n.get()).min(4);
+    let workers = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .min(4);
     let queue = std::sync::Mutex::new(Reader::ALL.to_vec());
     let results = std::sync::Mutex::new(Vec::new());
     std::thread::scope(|sc| {
         for _ in 0..workers {
             sc.spawn(|| loop {
-                let Some(r) = queue.lock().unwrap().pop() else { break };
+                let Some(r) = queue.lock().unwrap().pop() else {
+                    break;
+                };
                 let sum = run_reader(r);
                 results.lock().unwrap().push(sum);
             });

@@ -1,10 +1,10 @@
 //! GeoTIFF DEM → quantized-mesh terrain over the real samples and generated bad rasters.
 
 use crate::helpers::{assert_data_error, run_with_threads, samples, tessera, tree};
-use tessera_fixtures::tiff::{TiffBuilder, Val};
 use std::io::Read;
 use std::path::Path;
 use std::time::Duration;
+use tessera_fixtures::tiff::{TiffBuilder, Val};
 use tessera_model::{QuadTileId, TilingScheme};
 use tessera_pipeline::raster::{read_window, ChunkCache, GeoTiff, WindowRequest};
 use tessera_pipeline::terrain::TerrainOptions;

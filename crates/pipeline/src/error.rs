@@ -161,6 +161,22 @@ pub enum ModelError {
         what: String,
         hint: String,
     },
+    /// The model file itself cannot be read (not a regular file, too large).
+    #[error("{}: the model cannot be read: {reason}. Pass the model itself as a regular .glb or .gltf file", path.display())]
+    Unreadable { path: PathBuf, reason: String },
+    /// The node hierarchy breaks glTF 2.0's rule that it is a set of disjoint strict trees.
+    #[error("{}: the node hierarchy: {reason}; glTF 2.0 requires {rule}. Re-export the model, or check it with the Khronos glTF validator", path.display())]
+    Hierarchy {
+        path: PathBuf,
+        reason: String,
+        rule: &'static str,
+    },
+    /// What the file declares would take more memory than the job may use.
+    #[error("{}: {reason}. Split the model into smaller files, or convert it on a machine with more memory", path.display())]
+    Budget { path: PathBuf, reason: String },
+    /// Placement options that take the model off any sensible place on the globe.
+    #[error("{}: {reason}. Check --scale, --position and --heading/--pitch/--roll against the model's units", path.display())]
+    Placement { path: PathBuf, reason: String },
     #[error("{}: the model has no triangles to tile (points, lines and empty meshes are not converted)", path.display())]
     Empty { path: PathBuf },
     #[error("{}: a glTF model carries no place on the globe. Give --position LON,LAT,HEIGHT (degrees, metres), or --input-crs when its coordinates are already projected", path.display())]
@@ -279,6 +295,8 @@ impl PipelineError {
             PipelineError::Raster(_) => "UNREADABLE_FILE",
             PipelineError::Model(ModelError::Empty { .. }) => "EMPTY_DATA",
             PipelineError::Model(ModelError::NoPlacement { .. }) => "MISSING_CRS",
+            PipelineError::Model(ModelError::Budget { .. }) => "LIMIT_EXCEEDED",
+            PipelineError::Model(ModelError::Placement { .. }) => "OUT_OF_RANGE_COORDINATES",
             PipelineError::Model(_) => "UNREADABLE_FILE",
             PipelineError::CityGml(CityGmlError::NoCrs { .. }) => "MISSING_CRS",
             PipelineError::CityGml(CityGmlError::UnknownCrs { .. }) => "UNKNOWN_CRS",

@@ -667,7 +667,8 @@ fn serve_as_is(
     match task.type_.as_str() {
         "GLTF" => {
             let warnings = tessera_pipeline::Warnings::default();
-            let model = tessera_pipeline::models::read_model(main, &warnings)
+            let root = tessera_pipeline::RefRoot::for_input(spec, main);
+            let model = tessera_pipeline::models::read_model(main, &root, &spec.budget, &warnings)
                 .map_err(|e| Failure::Pipeline(e.into()))?;
             report.triangles_read = model.triangles;
             report.warnings = warnings.take().0;

@@ -7,7 +7,21 @@ use gltf::json::validation::Checked;
 
 /// Most elements one accessor may declare; far above any real mesh and small enough
 /// that a lying count cannot exhaust memory before the byte checks catch it.
-const MAX_COUNT: u64 = 1 << 28;
+pub const MAX_COUNT: u64 = 1 << 28;
+
+/// Most elements an accessor without a bufferView (all zeros, perhaps with sparse
+/// substitutions) may declare: nothing in the file backs its size, so it stays small.
+const MAX_UNBACKED_COUNT: usize = 1 << 20;
+
+/// `Err` when an accessor without data behind it claims more elements than that.
+fn check_unbacked(what: &str, count: usize) -> Result<(), String> {
+    if count > MAX_UNBACKED_COUNT {
+        return Err(format!(
+            "{what} declares {count} elements but no bufferView (all zeros); at most {MAX_UNBACKED_COUNT} are accepted without data behind them"
+        ));
+    }
+    Ok(())
+}
 
 fn component_size(c: ComponentType) -> usize {
     match c {
@@ -85,17 +99,41 @@ pub fn layout(asset: &Asset, index: usize) -> Result<Layout, String> {
     })
 }
 
-/// Call `each(element, bytes)` for every element stored in a buffer view.
-fn walk_view(
-    asset: &Asset,
+/// Where `count` elements of `elem` bytes start in a buffer view and how far apart they
+/// are, once every offset, stride and count is checked (with checked arithmetic) to fit the
+/// view's real bytes.
+struct Fit<'a> {
+    bytes: &'a [u8],
+    offset: usize,
+    stride: usize,
+    count: usize,
+    elem: usize,
+}
+
+impl Fit<'_> {
+    /// Call `each(element, bytes)` for every element.
+    fn each(&self, what: &str, mut each: impl FnMut(usize, &[u8])) -> Result<(), String> {
+        for i in 0..self.count {
+            let b = i
+                .checked_mul(self.stride)
+                .and_then(|d| self.offset.checked_add(d))
+                .and_then(|at| self.bytes.get(at..at.checked_add(self.elem)?))
+                .ok_or_else(|| format!("{what}: element {i} lies outside its bufferView"))?;
+            each(i, b);
+        }
+        Ok(())
+    }
+}
+
+fn fit<'a>(
+    asset: &'a Asset,
     what: &str,
     view: usize,
     offset: u64,
     count: usize,
     elem: usize,
-    mut each: impl FnMut(usize, &[u8]),
-) -> Result<(), String> {
-    let bytes = view_bytes(asset, view)?;
+) -> Result<Fit<'a>, String> {
+    let bytes = view_bytes(asset, view).map_err(|e| format!("{what}: {e}"))?;
     let stride = asset
         .root
         .buffer_views
@@ -108,27 +146,33 @@ fn walk_view(
             "{what}: bufferView {view} has byteStride {stride}, less than one element ({elem} bytes)"
         ));
     }
-    if count == 0 {
-        return Ok(());
+    let needed = match count.checked_sub(1) {
+        None => Some(0),
+        Some(last) => u64::try_from(last)
+            .ok()
+            .and_then(|l| l.checked_mul(u64::try_from(stride).ok()?))
+            .and_then(|v| v.checked_add(offset))
+            .and_then(|v| v.checked_add(u64::try_from(elem).ok()?)),
+    };
+    match (needed, usize::try_from(offset)) {
+        (Some(n), Ok(offset)) if n <= bytes.len() as u64 => Ok(Fit {
+            bytes,
+            offset,
+            stride,
+            count,
+            elem,
+        }),
+        _ => Err(format!(
+            "{what}: {count} elements of {elem} bytes (stride {stride}, offset {offset}) do not fit bufferView {view} of {} bytes",
+            bytes.len()
+        )),
     }
-    let needed = (count as u64 - 1)
-        .checked_mul(stride as u64)
-        .and_then(|v| v.checked_add(offset + elem as u64));
-    match needed {
-        Some(n) if n <= bytes.len() as u64 => {}
-        _ => {
-            return Err(format!(
-                "{what}: {count} elements of {elem} bytes (stride {stride}, offset {offset}) do not fit bufferView {view} of {} bytes",
-                bytes.len()
-            ))
-        }
-    }
-    let offset = offset as usize;
-    for i in 0..count {
-        let at = offset + i * stride;
-        each(i, &bytes[at..at + elem]);
-    }
-    Ok(())
+}
+
+/// `a * b` elements, or an error naming `what` when that overflows.
+fn elements(what: &str, a: usize, b: usize) -> Result<usize, String> {
+    a.checked_mul(b)
+        .ok_or_else(|| format!("{what}: {a} x {b} values overflow"))
 }
 
 /// All elements as floats, `components` per element, sparse substitution applied.
@@ -138,66 +182,96 @@ pub fn read_floats(asset: &Asset, index: usize) -> Result<(Vec<f32>, usize), Str
     let a = &asset.root.accessors[index];
     let csize = component_size(l.component);
     let elem = csize * l.components;
-    let mut out = vec![0.0f32; l.count * l.components];
-    if let Some(view) = a.buffer_view {
-        let offset = a.byte_offset.map(|o| o.0).unwrap_or(0);
-        walk_view(asset, &what, view.value(), offset, l.count, elem, |i, b| {
+    // Offsets and counts are checked against the bytes before anything is allocated.
+    let dense = match a.buffer_view {
+        Some(view) => {
+            let offset = a.byte_offset.map(|o| o.0).unwrap_or(0);
+            Some(fit(asset, &what, view.value(), offset, l.count, elem)?)
+        }
+        None => {
+            check_unbacked(&what, l.count)?;
+            None
+        }
+    };
+    let sparse = match &a.sparse {
+        Some(s) => Some(sparse_fits(asset, &what, s, &l, elem)?),
+        None => None,
+    };
+    let mut out = vec![0.0f32; elements(&what, l.count, l.components)?];
+    if let Some(f) = dense {
+        f.each(&what, |i, b| {
             for c in 0..l.components {
                 out[i * l.components + c] = component(l.component, l.normalized, &b[c * csize..]);
             }
         })?;
     }
-    if let Some(sparse) = &a.sparse {
-        let n = sparse.count.0;
-        if n > l.count as u64 {
-            return Err(format!(
-                "{what}: sparse count {n} exceeds the accessor's count {}",
-                l.count
-            ));
-        }
-        let Checked::Valid(ic) = sparse.indices.component_type else {
-            return Err(format!(
-                "{what}: sparse indices have an invalid componentType"
-            ));
-        };
-        let mut targets = Vec::with_capacity(n as usize);
-        let isize_ = component_size(ic.0);
+    if let Some((indices, ic, values)) = sparse {
+        let mut targets = Vec::with_capacity(indices.count);
         let mut bad = false;
-        walk_view(
-            asset,
-            &what,
-            sparse.indices.buffer_view.value(),
-            sparse.indices.byte_offset.0,
-            n as usize,
-            isize_,
-            |_, b| match index_value(ic.0, b) {
-                Some(t) if (t as usize) < l.count => targets.push(t as usize),
-                _ => bad = true,
-            },
-        )?;
+        indices.each(&what, |_, b| match index_value(ic, b) {
+            Some(t) if (t as usize) < l.count => targets.push(t as usize),
+            _ => bad = true,
+        })?;
         if bad {
             return Err(format!("{what}: a sparse index is outside the accessor"));
         }
-        walk_view(
-            asset,
-            &what,
-            sparse.values.buffer_view.value(),
-            sparse.values.byte_offset.0,
-            n as usize,
-            elem,
-            |i, b| {
-                let t = targets[i];
-                for c in 0..l.components {
-                    out[t * l.components + c] =
-                        component(l.component, l.normalized, &b[c * csize..]);
-                }
-            },
-        )?;
+        values.each(&what, |i, b| {
+            let t = targets[i];
+            for c in 0..l.components {
+                out[t * l.components + c] = component(l.component, l.normalized, &b[c * csize..]);
+            }
+        })?;
     }
     if out.iter().any(|v| !v.is_finite()) {
         return Err(format!("{what}: holds NaN or infinite values"));
     }
     Ok((out, l.components))
+}
+
+/// The checked places of a sparse accessor's indices and values.
+fn sparse_fits<'a>(
+    asset: &'a Asset,
+    what: &str,
+    sparse: &gltf::json::accessor::sparse::Sparse,
+    l: &Layout,
+    elem: usize,
+) -> Result<(Fit<'a>, ComponentType, Fit<'a>), String> {
+    let n = sparse.count.0;
+    if n > l.count as u64 {
+        return Err(format!(
+            "{what}: sparse count {n} exceeds the accessor's count {}",
+            l.count
+        ));
+    }
+    let n = n as usize; // at most the accessor's count, which is a usize
+    let Checked::Valid(ic) = sparse.indices.component_type else {
+        return Err(format!(
+            "{what}: sparse indices have an invalid componentType"
+        ));
+    };
+    if !matches!(
+        ic.0,
+        ComponentType::U8 | ComponentType::U16 | ComponentType::U32
+    ) {
+        return Err(format!("{what}: sparse indices must be unsigned integers"));
+    }
+    let indices = fit(
+        asset,
+        &format!("{what} sparse indices"),
+        sparse.indices.buffer_view.value(),
+        sparse.indices.byte_offset.0,
+        n,
+        component_size(ic.0),
+    )?;
+    let values = fit(
+        asset,
+        &format!("{what} sparse values"),
+        sparse.values.buffer_view.value(),
+        sparse.values.byte_offset.0,
+        n,
+        elem,
+    )?;
+    Ok((indices, ic.0, values))
 }
 
 /// Index data as u32, each below `vertices`.
@@ -232,26 +306,27 @@ pub fn read_indices(asset: &Asset, index: usize, vertices: usize) -> Result<Vec<
             .collect();
     }
     let Some(view) = a.buffer_view else {
+        check_unbacked(&what, l.count)?;
         return Ok(vec![0; l.count]);
     };
     let csize = component_size(l.component);
-    let mut out = Vec::with_capacity(l.count);
-    let mut worst = None;
-    walk_view(
+    let f = fit(
         asset,
         &what,
         view.value(),
         a.byte_offset.map(|o| o.0).unwrap_or(0),
         l.count,
         csize,
-        |_, b| {
-            let i = index_value(l.component, b).unwrap_or(u32::MAX);
-            if i as usize >= vertices {
-                worst = Some(i);
-            }
-            out.push(i);
-        },
     )?;
+    let mut out = Vec::with_capacity(l.count);
+    let mut worst = None;
+    f.each(&what, |_, b| {
+        let i = index_value(l.component, b).unwrap_or(u32::MAX);
+        if i as usize >= vertices {
+            worst = Some(i);
+        }
+        out.push(i);
+    })?;
     if let Some(i) = worst {
         return Err(format!(
             "{what}: index {i} names a vertex past the {vertices} there are"
@@ -263,6 +338,13 @@ pub fn read_indices(asset: &Asset, index: usize, vertices: usize) -> Result<Vec<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unbacked_accessors_stay_small() {
+        assert!(check_unbacked("accessor 0", MAX_UNBACKED_COUNT).is_ok());
+        let e = check_unbacked("accessor 0", 1 << 28).unwrap_err();
+        assert!(e.contains("no bufferView"), "{e}");
+    }
 
     #[test]
     fn normalised_components_map_to_unit_range() {

@@ -1,7 +1,7 @@
 //! KHR_draco_mesh_compression: decode a primitive's Draco stream with the pure-Rust
 //! `draco-core` decoder and hand back attribute columns in glTF's names.
 
-use super::accessor::layout;
+use super::accessor::{layout, MAX_COUNT};
 use super::container::{view_bytes, Asset};
 use draco_core::{DecodeLimits, DecoderBuffer, Mesh, MeshDecoder};
 use gltf::json::accessor::ComponentType;
@@ -9,6 +9,15 @@ use serde_json::Value;
 
 /// Decoded bytes one primitive may produce (positions, normals, uvs… together).
 const MAX_DECODED_BYTES: u64 = 2 << 30;
+
+/// What one decode may produce: as many points as an accessor may hold, as many faces as
+/// an index accessor may list, and attribute bytes within the memory budget.
+fn limits(budget: &crate::refs::Budget) -> DecodeLimits {
+    DecodeLimits::default()
+        .with_max_points(MAX_COUNT)
+        .with_max_faces(MAX_COUNT / 3)
+        .with_max_decoded_bytes(MAX_DECODED_BYTES.min(budget.memory_bytes / 2))
+}
 
 pub struct Decoded {
     /// (glTF attribute name, components, values) in the order the extension lists them.
@@ -26,16 +35,23 @@ pub fn decode(
 ) -> Result<Decoded, String> {
     let view = ext["bufferView"]
         .as_u64()
-        .ok_or("the extension names no bufferView")? as usize;
+        .and_then(|v| usize::try_from(v).ok())
+        .ok_or("the extension names no bufferView")?;
     let bytes = view_bytes(asset, view)?;
-    let mut buffer = DecoderBuffer::new(bytes)
-        .with_limits(DecodeLimits::default().with_max_decoded_bytes(MAX_DECODED_BYTES));
+    let mut buffer = DecoderBuffer::new(bytes).with_limits(limits(&asset.budget));
     let mut mesh = Mesh::new();
     MeshDecoder::new()
         .decode(&mut buffer, &mut mesh)
         .map_err(|e| format!("Draco stream in bufferView {view} does not decode: {e}"))?;
     let points = mesh.num_points();
-    let mut indices = Vec::with_capacity(mesh.num_faces() * 3);
+    let corners = mesh
+        .num_faces()
+        .checked_mul(3)
+        .ok_or("the Draco face count overflows")?;
+    asset
+        .budget
+        .check(corners as u128 * 4, "the Draco stream's faces")?;
+    let mut indices = Vec::with_capacity(corners);
     for f in mesh.faces() {
         for p in f {
             if p.0 as usize >= points {
@@ -56,6 +72,10 @@ pub fn decode(
         let att = mesh
             .attribute_by_unique_id(uid as u32)
             .ok_or_else(|| format!("attribute {name} (Draco id {uid}) is not in the stream"))?;
+        asset.budget.check(
+            points as u128 * l.components as u128 * 4,
+            &format!("Draco attribute {name}"),
+        )?;
         let mut values = att.read_f32s(points, l.components);
         if l.normalized {
             let scale = match l.component {

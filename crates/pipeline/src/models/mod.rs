@@ -173,6 +173,20 @@ fn placement(spec: &JobSpec, path: &std::path::Path) -> Result<Placement, Pipeli
         }
         .into());
     }
+    for (name, deg) in [
+        ("heading", o.heading_deg),
+        ("pitch", o.pitch_deg),
+        ("roll", o.roll_deg),
+    ] {
+        if !deg.is_finite() {
+            return Err(ModelError::Unsupported {
+                path: path.into(),
+                what: format!("{name} {deg}"),
+                hint: format!("Give --{name} in degrees, a finite number"),
+            }
+            .into());
+        }
+    }
     match (&spec.input_crs, o.position) {
         (Some(_), Some(_)) => Err(ModelError::Unsupported {
             path: path.into(),
@@ -185,7 +199,7 @@ fn placement(spec: &JobSpec, path: &std::path::Path) -> Result<Placement, Pipeli
             scale: o.scale,
         }),
         (None, Some([lon, lat, h])) => {
-            if !(lon.abs() <= 180.0 && lat.abs() <= 90.0 && h.is_finite()) {
+            if !(lon.abs() <= 180.0 && lat.abs() <= 90.0 && h.abs() <= place::MAX_REACH_M) {
                 return Err(ModelError::Unsupported {
                     path: path.into(),
                     what: format!("position {lon}, {lat}, {h}"),
@@ -222,7 +236,8 @@ pub fn run_model(spec: &JobSpec, progress: &Progress) -> Result<JobReport, Pipel
     let path = &files[0];
     let placement = placement(spec, path)?;
     progress.enter(Stage::Read);
-    let mut source = read_model(path, &warnings)?;
+    let refs = crate::refs::RefRoot::for_input(spec, path);
+    let mut source = read_model(path, &refs, &spec.budget, &warnings)?;
     let images_present = source.images.iter().filter(|i| i.is_some()).count();
     let summary = InputSummary {
         path: path.clone(),

@@ -7,7 +7,7 @@
 //! rotated coordinates are easting/northing/height in that CRS and go through PROJ.
 
 use super::scene::{apply3, normal_matrix, normalize};
-use crate::error::{CrsError, PipelineError};
+use crate::error::{CrsError, ModelError, PipelineError};
 use crate::report::Warnings;
 use crate::reproject::{enu_frame_at, CrsPlan};
 use std::path::Path;
@@ -111,6 +111,50 @@ fn apply_linear(meshes: &mut [TriangleMesh], m: &Mat3, f: &dyn Fn([f64; 3]) -> [
     }
 }
 
+/// Farthest a placed vertex may lie from the model's origin: beyond this no part of the
+/// model is anywhere near the globe (the Moon is 384 000 km away).
+pub const MAX_REACH_M: f64 = 1e8;
+
+/// `Err` when a placed vertex is not finite, or (with `reach_m`) farther from the origin
+/// than that: the options or the model's units are wrong, and tiles of it would be NaN.
+fn check_placed(
+    path: &Path,
+    meshes: &[TriangleMesh],
+    scale: f64,
+    reach_m: Option<f64>,
+) -> Result<(), PipelineError> {
+    for (m, mesh) in meshes.iter().enumerate() {
+        for (v, p) in mesh.positions.iter().enumerate() {
+            let far = |c: &f64| reach_m.is_some_and(|r| c.abs() > r);
+            if p.iter().all(|c| c.is_finite() && !far(c)) {
+                continue;
+            }
+            let scale = if (1e-4..1e6).contains(&scale) {
+                format!("{scale}")
+            } else {
+                format!("{scale:e}")
+            };
+            let reason = if p.iter().all(|c| c.is_finite()) {
+                let far_m = p.iter().map(|c| c.abs()).fold(0.0, f64::max);
+                format!(
+                    "scaled by {scale}, vertex {v} of mesh {m} lands {far_m:.1e} m from --position, farther than the {:.0} km a model may reach",
+                    MAX_REACH_M / 1000.0
+                )
+            } else {
+                format!(
+                    "scaled by {scale}, vertex {v} of mesh {m} overflows to infinite coordinates"
+                )
+            };
+            return Err(ModelError::Placement {
+                path: path.into(),
+                reason,
+            }
+            .into());
+        }
+    }
+    Ok(())
+}
+
 fn extent_deg(frame: &EnuFrame, bounds: &Aabb) -> Result<[f64; 4], PipelineError> {
     let t = Transformer::new("EPSG:4978", "EPSG:4979")
         .map_err(|e| PipelineError::Internal(format!("PROJ: {e}")))?;
@@ -169,6 +213,7 @@ pub fn place(
                 .map_err(|e| PipelineError::Internal(format!("PROJ: {e}")))?;
             let m = position_matrix(*heading_deg, *pitch_deg, *roll_deg, *scale);
             apply_linear(&mut meshes, &m, &|p| apply3(&m, p));
+            check_placed(path, &meshes, *scale, Some(MAX_REACH_M))?;
             EnuFrame::new(origin[0], lon_deg.to_radians(), lat_deg.to_radians())
         }
         Placement::Crs { crs, scale } => {
@@ -181,6 +226,9 @@ pub fn place(
                     all.extend(*p);
                 }
             }
+            // CRS units vary (metres, feet, degrees): only non-finite values are caught
+            // here; PROJ and the plausibility check below judge the rest.
+            check_placed(path, &meshes, *scale, None)?;
             let unusable = |e: tessera_proj::ProjError| CrsError::Unusable {
                 path: path.into(),
                 crs: crs.label(),

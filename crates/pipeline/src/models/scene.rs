@@ -5,6 +5,7 @@
 use super::container::{self, Asset, ImageData};
 use super::{accessor, draco};
 use crate::error::ModelError;
+use crate::refs::{Budget, RefRoot};
 use crate::report::Warnings;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -174,6 +175,8 @@ struct Reader<'a> {
     meshes: Vec<TriangleMesh>,
     dropped_attributes: std::collections::BTreeSet<String>,
     skipped_modes: u64,
+    /// Bytes the baked instances hold so far (checked against the budget before each).
+    baked_bytes: u128,
 }
 
 fn data_err(path: &Path, what: String, reason: String) -> ModelError {
@@ -352,7 +355,28 @@ impl Reader<'_> {
         }))
     }
 
-    fn instance(&mut self, mesh: usize, world: &Mat4) -> Result<(), ModelError> {
+    /// Memory one baked copy of `g` takes, counted against the budget before it is made.
+    fn claim(&mut self, node: usize, g: &PrimGeom) -> Result<(), ModelError> {
+        let vertices = g.positions.len() as u128;
+        let per_vertex =
+            24 + g.normals.as_ref().map_or(0, |_| 12) + g.tangents.as_ref().map_or(0, |_| 16);
+        let columns: u128 = g.columns.iter().map(|c| c.values.len() as u128 * 4).sum();
+        let bytes = vertices * per_vertex + columns + g.indices.len() as u128 * 4;
+        self.baked_bytes += bytes;
+        let total = self.baked_bytes + u128::from(self.asset.buffer_bytes);
+        self.asset
+            .budget
+            .check(
+                total,
+                &format!("baking node {node}'s instance (with those before it)"),
+            )
+            .map_err(|reason| ModelError::Budget {
+                path: self.asset.path.clone(),
+                reason,
+            })
+    }
+
+    fn instance(&mut self, node: usize, mesh: usize, world: &Mat4) -> Result<(), ModelError> {
         let count = self.asset.raw["meshes"][mesh]["primitives"]
             .as_array()
             .map(Vec::len)
@@ -373,7 +397,8 @@ impl Reader<'_> {
                 }
             };
             let Some(g) = geom else { continue };
-            let positions = g
+            self.claim(node, &g)?;
+            let positions: Vec<[f64; 3]> = g
                 .positions
                 .iter()
                 .map(|v| {
@@ -382,6 +407,13 @@ impl Reader<'_> {
                     [r[0] + world[0][3], r[1] + world[1][3], r[2] + world[2][3]]
                 })
                 .collect();
+            if positions.iter().flatten().any(|v| !v.is_finite()) {
+                return Err(data_err(
+                    &self.asset.path,
+                    format!("node {node}"),
+                    format!("its transform moves mesh {mesh}'s vertices to infinity"),
+                ));
+            }
             let normals = g.normals.as_ref().map(|ns| {
                 ns.iter()
                     .map(|n| normalize(apply3(&nm, n.map(f64::from))))
@@ -414,13 +446,193 @@ impl Reader<'_> {
         Ok(())
     }
 
-    fn walk(
-        &mut self,
-        node: usize,
-        parent: &Mat4,
-        path: &mut Vec<usize>,
-    ) -> Result<(), ModelError> {
+    /// Bake every instance, in the order the hierarchy lists them.
+    fn bake(&mut self, instances: &[Instance]) -> Result<(), ModelError> {
         let asset = self.asset;
+        for i in instances {
+            if asset
+                .root
+                .nodes
+                .get(i.node)
+                .is_some_and(|n| n.skin.is_some())
+            {
+                self.warnings.push(
+                    "model-skin-dropped",
+                    format!(
+                        "{}: node {}: skin dropped; the mesh is tiled in its bind pose",
+                        asset.path.display(),
+                        i.node
+                    ),
+                );
+            }
+            self.instance(i.node, i.mesh, &i.world)?;
+        }
+        Ok(())
+    }
+}
+
+/// glTF 2.0's rule for the node hierarchy, quoted in errors.
+const TREE_RULE: &str =
+    "the node hierarchy to be disjoint strict trees (every node has at most one parent, no cycles)";
+const UNIQUE_RULE: &str = "scene.nodes and node.children to hold unique node indices";
+const ROOT_RULE: &str = "scene.nodes to list root nodes only (nodes that are nobody's child)";
+
+fn hierarchy_err(path: &Path, rule: &'static str, reason: String) -> ModelError {
+    ModelError::Hierarchy {
+        path: path.into(),
+        reason,
+        rule,
+    }
+}
+
+/// Each node's parent, after checking that the hierarchy is a forest: children exist and
+/// are listed once, no node has two parents, and no node is its own ancestor.
+fn parents(path: &Path, root: &gltf::json::Root) -> Result<Vec<Option<usize>>, ModelError> {
+    let n = root.nodes.len();
+    let mut parent: Vec<Option<usize>> = vec![None; n];
+    for (i, node) in root.nodes.iter().enumerate() {
+        for c in node.children.iter().flatten().map(|c| c.value()) {
+            if c >= n {
+                return Err(data_err(
+                    path,
+                    format!("node {i}"),
+                    format!("child node {c} does not exist"),
+                ));
+            }
+            if c == i {
+                return Err(hierarchy_err(
+                    path,
+                    TREE_RULE,
+                    format!("node {i} lists itself as a child, so it is its own ancestor"),
+                ));
+            }
+            match parent[c] {
+                Some(p) if p == i => {
+                    return Err(hierarchy_err(
+                        path,
+                        UNIQUE_RULE,
+                        format!("node {i} lists child node {c} more than once"),
+                    ))
+                }
+                Some(p) => {
+                    return Err(hierarchy_err(
+                        path,
+                        TREE_RULE,
+                        format!("node {c} has two parents, nodes {p} and {i}"),
+                    ))
+                }
+                None => parent[c] = Some(i),
+            }
+        }
+    }
+    if let Some(cycle) = first_cycle(&parent) {
+        let shown: Vec<String> = cycle.iter().take(8).map(usize::to_string).collect();
+        let more = if cycle.len() > 8 { " → …" } else { "" };
+        return Err(hierarchy_err(
+            path,
+            TREE_RULE,
+            format!(
+                "node {} is its own ancestor (parent chain {} → {}{more})",
+                cycle[0],
+                shown.join(" → "),
+                cycle[0]
+            ),
+        ));
+    }
+    Ok(parent)
+}
+
+/// The nodes of a cycle of parent links, if there is one. Each node is visited once:
+/// a walk up from every unvisited node stops at the root or at a node seen before, and a
+/// node seen in the same walk closes a cycle.
+fn first_cycle(parent: &[Option<usize>]) -> Option<Vec<usize>> {
+    // 0: not visited; k + 1: visited by the walk that started at node k.
+    let mut seen = vec![0usize; parent.len()];
+    for start in 0..parent.len() {
+        let mut cur = start;
+        loop {
+            if seen[cur] == start + 1 {
+                let mut cycle = vec![cur];
+                let mut p = parent[cur];
+                while let Some(q) = p.filter(|&q| q != cur) {
+                    cycle.push(q);
+                    p = parent[q];
+                }
+                return Some(cycle);
+            }
+            if seen[cur] != 0 {
+                break;
+            }
+            seen[cur] = start + 1;
+            match parent[cur] {
+                Some(p) => cur = p,
+                None => break,
+            }
+        }
+    }
+    None
+}
+
+/// The root nodes to draw: the default scene's (checked: existing, unique and parentless),
+/// else every node without a parent.
+fn scene_roots(
+    path: &Path,
+    root: &gltf::json::Root,
+    parent: &[Option<usize>],
+) -> Result<Vec<usize>, ModelError> {
+    let scene = root.scene.map(|s| s.value()).or(if root.scenes.is_empty() {
+        None
+    } else {
+        Some(0)
+    });
+    let Some((index, s)) = scene.and_then(|s| Some((s, root.scenes.get(s)?))) else {
+        return Ok((0..root.nodes.len())
+            .filter(|&i| parent[i].is_none())
+            .collect());
+    };
+    let mut listed = vec![false; root.nodes.len()];
+    let mut out = Vec::with_capacity(s.nodes.len());
+    for n in s.nodes.iter().map(|n| n.value()) {
+        let Some(flag) = listed.get_mut(n) else {
+            return Err(data_err(
+                path,
+                format!("scene {index}"),
+                format!("node {n} does not exist"),
+            ));
+        };
+        if *flag {
+            return Err(hierarchy_err(
+                path,
+                UNIQUE_RULE,
+                format!("scene {index} lists node {n} more than once"),
+            ));
+        }
+        if let Some(p) = parent[n] {
+            return Err(hierarchy_err(
+                path,
+                ROOT_RULE,
+                format!("scene {index} lists node {n}, which is a child of node {p}"),
+            ));
+        }
+        *flag = true;
+        out.push(n);
+    }
+    Ok(out)
+}
+
+/// One mesh drawn by one node, with the node's world transform.
+struct Instance {
+    node: usize,
+    mesh: usize,
+    world: Mat4,
+}
+
+/// Every mesh instance under `roots`, depth first in the order the nodes list their
+/// children (an explicit stack: a hierarchy may be 100 000 levels deep).
+fn instances(asset: &Asset, roots: &[usize]) -> Result<Vec<Instance>, ModelError> {
+    let mut out = Vec::new();
+    let mut stack: Vec<(usize, Mat4)> = roots.iter().rev().map(|&r| (r, IDENTITY)).collect();
+    while let Some((node, parent)) = stack.pop() {
         let Some(n) = asset.root.nodes.get(node) else {
             return Err(data_err(
                 &asset.path,
@@ -428,14 +640,7 @@ impl Reader<'_> {
                 format!("node {node} does not exist"),
             ));
         };
-        if path.contains(&node) || path.len() > 256 {
-            return Err(data_err(
-                &asset.path,
-                "the node hierarchy".into(),
-                format!("node {node} is its own ancestor"),
-            ));
-        }
-        let world = mul(parent, &local_matrix(n));
+        let world = mul(&parent, &local_matrix(n));
         if world.iter().flatten().any(|v| !v.is_finite()) {
             return Err(data_err(
                 &asset.path,
@@ -451,53 +656,109 @@ impl Reader<'_> {
                     format!("mesh {} does not exist", m.value()),
                 ));
             }
-            if n.skin.is_some() {
-                self.warnings.push(
-                    "model-skin-dropped",
-                    format!(
-                        "{}: node {node}: skin dropped; the mesh is tiled in its bind pose",
-                        asset.path.display()
-                    ),
-                );
-            }
-            self.instance(m.value(), &world)?;
+            out.push(Instance {
+                node,
+                mesh: m.value(),
+                world,
+            });
         }
-        path.push(node);
-        for c in n.children.iter().flatten() {
-            self.walk(c.value(), &world, path)?;
+        for c in n.children.iter().flatten().rev() {
+            stack.push((c.value(), world));
         }
-        path.pop();
-        Ok(())
     }
+    Ok(out)
 }
 
-fn scene_roots(root: &gltf::json::Root) -> Vec<usize> {
-    let scene = root.scene.map(|s| s.value()).or(if root.scenes.is_empty() {
-        None
-    } else {
-        Some(0)
-    });
-    if let Some(s) = scene.and_then(|s| root.scenes.get(s)) {
-        return s.nodes.iter().map(|n| n.value()).collect();
+/// What reading a primitive once and baking it once will allocate, estimated from its
+/// accessors' declared counts (nothing is read): `(read, per instance)` bytes.
+fn prim_cost(asset: &Asset, prim: &Value) -> (u128, u128) {
+    let mode = prim["mode"].as_u64().unwrap_or(4);
+    if !(4..=6).contains(&mode) {
+        return (0, 0);
     }
-    let mut is_child = vec![false; root.nodes.len()];
-    for n in &root.nodes {
-        for c in n.children.iter().flatten() {
-            if let Some(f) = is_child.get_mut(c.value()) {
-                *f = true;
+    let count = |acc: &Value| {
+        acc.as_u64()
+            .and_then(|a| accessor::layout(asset, usize::try_from(a).ok()?).ok())
+    };
+    let (mut floats, mut vertices) = (0u128, 0u128);
+    for (name, acc) in prim["attributes"].as_object().into_iter().flatten() {
+        if name.starts_with("JOINTS_") || name.starts_with("WEIGHTS_") {
+            continue;
+        }
+        if let Some(l) = count(acc) {
+            floats += l.count as u128 * l.components as u128;
+            if name == "POSITION" {
+                vertices = l.count as u128;
             }
         }
     }
-    (0..root.nodes.len()).filter(|&i| !is_child[i]).collect()
+    let listed = count(&prim["indices"]).map_or(vertices, |l| l.count as u128);
+    let corners = match mode {
+        4 => listed / 3 * 3,
+        _ => listed.saturating_sub(2) * 3,
+    };
+    let read = floats * 4 + (listed + corners) * 4;
+    // Baked: f64 positions next to the f32 attributes, the indices, the mesh itself.
+    let baked = floats * 4 + vertices * 12 + corners * 4 + 256;
+    (read, baked)
+}
+
+/// [`prim_cost`] of every primitive of a mesh.
+fn mesh_cost(asset: &Asset, mesh: usize) -> (u128, u128) {
+    let prims = asset.raw["meshes"][mesh]["primitives"].as_array();
+    prims
+        .into_iter()
+        .flatten()
+        .map(|p| prim_cost(asset, p))
+        .fold((0, 0), |(r, b), (pr, pb)| (r + pr, b + pb))
+}
+
+/// Refuse a hierarchy whose instances would bake into more memory than the budget,
+/// before any of them is read.
+fn check_expansion(asset: &Asset, instances: &[Instance]) -> Result<(), ModelError> {
+    let mut baked_per_mesh: HashMap<usize, u128> = HashMap::new();
+    let mut total = u128::from(asset.buffer_bytes);
+    for i in instances {
+        let baked = match baked_per_mesh.get(&i.mesh) {
+            Some(&b) => b,
+            None => {
+                let (read, baked) = mesh_cost(asset, i.mesh);
+                total += read; // each primitive is read once, however many instances
+                baked_per_mesh.insert(i.mesh, baked);
+                baked
+            }
+        };
+        total += baked;
+    }
+    asset
+        .budget
+        .check(
+            total,
+            &format!(
+                "baking the {} mesh instance(s) of the node hierarchy",
+                instances.len()
+            ),
+        )
+        .map_err(|reason| ModelError::Budget {
+            path: asset.path.clone(),
+            reason,
+        })
 }
 
 fn json_array(raw: &Value, key: &str) -> Vec<Value> {
     raw[key].as_array().cloned().unwrap_or_default()
 }
 
-/// Read a .glb/.gltf into meshes and pass-through material JSON.
-pub fn read_model(path: &Path, warnings: &Warnings) -> Result<ModelSource, ModelError> {
-    let asset = container::load(path)?;
+/// Read a .glb/.gltf into meshes and pass-through material JSON. Buffers and images are
+/// read only through `refs`; what the file declares (buffers, accessors, the instances
+/// of the node hierarchy, image sizes) is checked against `budget` before it is allocated.
+pub fn read_model(
+    path: &Path,
+    refs: &RefRoot,
+    budget: &Budget,
+    warnings: &Warnings,
+) -> Result<ModelSource, ModelError> {
+    let asset = container::load(path, refs, budget)?;
     for ext in &asset.root.extensions_required {
         if !READABLE.contains(&ext.as_str()) && !ext.starts_with("KHR_materials_") {
             return Err(ModelError::Unsupported {
@@ -534,6 +795,10 @@ pub fn read_model(path: &Path, warnings: &Warnings) -> Result<ModelSource, Model
             ),
         );
     }
+    let parent = parents(path, &asset.root)?;
+    let roots = scene_roots(path, &asset.root, &parent)?;
+    let instances = instances(&asset, &roots)?;
+    check_expansion(&asset, &instances)?;
     let images = container::images(&asset, warnings);
     let mut r = Reader {
         asset: &asset,
@@ -543,11 +808,9 @@ pub fn read_model(path: &Path, warnings: &Warnings) -> Result<ModelSource, Model
         meshes: Vec::new(),
         dropped_attributes: Default::default(),
         skipped_modes: 0,
+        baked_bytes: 0,
     };
-    let mut path_stack = Vec::new();
-    for n in scene_roots(&asset.root) {
-        r.walk(n, &IDENTITY, &mut path_stack)?;
-    }
+    r.bake(&instances)?;
     if r.skipped_modes > 0 {
         warnings.push(
             "model-points-lines-skipped",
@@ -598,6 +861,85 @@ pub fn read_model(path: &Path, warnings: &Warnings) -> Result<ModelSource, Model
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde::Deserialize;
+
+    fn root_of(nodes: Value, scene: Option<Value>) -> gltf::json::Root {
+        let mut doc = serde_json::json!({"asset": {"version": "2.0"}, "nodes": nodes});
+        if let Some(s) = scene {
+            doc["scenes"] = serde_json::json!([{ "nodes": s }]);
+        }
+        gltf::json::Root::deserialize(&doc).unwrap()
+    }
+
+    fn hierarchy_error(nodes: Value, scene: Option<Value>) -> String {
+        let root = root_of(nodes, scene);
+        let p = Path::new("m.gltf");
+        parents(p, &root)
+            .and_then(|par| scene_roots(p, &root, &par))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn hierarchies_that_are_not_trees_are_refused() {
+        use serde_json::json;
+        let e = hierarchy_error(json!([{"children": [1, 1]}, {}]), None);
+        assert!(
+            e.contains("node 0 lists child node 1 more than once"),
+            "{e}"
+        );
+        let e = hierarchy_error(json!([{"children": [1, 2]}, {"children": [2]}, {}]), None);
+        assert!(e.contains("node 2 has two parents, nodes 0 and 1"), "{e}");
+        assert!(e.contains("disjoint strict trees"), "{e}");
+        let e = hierarchy_error(json!([{"children": [0]}]), None);
+        assert!(e.contains("its own ancestor"), "{e}");
+        let e = hierarchy_error(
+            json!([{"children": [1]}, {"children": [2]}, {"children": [0]}]),
+            None,
+        );
+        assert!(
+            e.contains("node 0 is its own ancestor (parent chain 0 → 2 → 1 → 0)"),
+            "{e}"
+        );
+        let e = hierarchy_error(json!([{}, {}]), Some(json!([1, 0, 1])));
+        assert!(e.contains("scene 0 lists node 1 more than once"), "{e}");
+        let e = hierarchy_error(json!([{"children": [1]}, {}]), Some(json!([0, 1])));
+        assert!(e.contains("node 1, which is a child of node 0"), "{e}");
+        let e = hierarchy_error(json!([{"children": [5]}]), None);
+        assert!(e.contains("child node 5 does not exist"), "{e}");
+        assert_eq!(
+            hierarchy_error(json!([{"children": [1]}, {}]), Some(json!([0]))),
+            ""
+        );
+    }
+
+    #[test]
+    fn deep_chains_are_walked_without_recursion() {
+        let n = 100_000;
+        let nodes: Vec<Value> = (0..n)
+            .map(|i| {
+                if i + 1 < n {
+                    serde_json::json!({"children": [i + 1], "translation": [1.0, 0.0, 0.0]})
+                } else {
+                    serde_json::json!({"translation": [1.0, 0.0, 0.0]})
+                }
+            })
+            .collect();
+        let root = root_of(Value::Array(nodes), Some(serde_json::json!([0])));
+        let p = Path::new("m.gltf");
+        let par = parents(p, &root).unwrap();
+        assert_eq!(scene_roots(p, &root, &par).unwrap(), vec![0]);
+        // A ring of the same length is a cycle, found in one pass.
+        let mut ring: Vec<Value> = (0..n)
+            .map(|i| serde_json::json!({"children": [(i + 1) % n]}))
+            .collect();
+        ring.truncate(n);
+        let e = parents(p, &root_of(Value::Array(ring), None))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("own ancestor") && e.contains("→ …"), "{e}");
+    }
 
     #[test]
     fn strips_and_fans_become_lists() {

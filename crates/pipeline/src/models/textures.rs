@@ -4,7 +4,7 @@
 //! that error, so at CesiumJS's default screen-space error (16 px) it covers at most one
 //! pixel when the tile is drawn. Each image and level is decoded and encoded once.
 
-use super::container::ImageData;
+use super::container::{ImageData, MAX_IMAGE_EDGE_PX};
 use super::glb::{texture_images, MaterialSource};
 use crate::report::Warnings;
 use image::{ImageFormat, ImageReader};
@@ -65,8 +65,13 @@ impl<'a> TextureLevels<'a> {
         format: ImageFormat,
         height: u32,
     ) -> ImageData {
-        let decoded =
-            ImageReader::with_format(Cursor::new(original.bytes.as_slice()), format).decode();
+        let mut reader = ImageReader::with_format(Cursor::new(original.bytes.as_slice()), format);
+        // The reader checked the header's size; these hold the decoder to it as well.
+        let mut limits = image::Limits::default();
+        limits.max_image_width = Some(MAX_IMAGE_EDGE_PX);
+        limits.max_image_height = Some(MAX_IMAGE_EDGE_PX);
+        reader.limits(limits);
+        let decoded = reader.decode();
         let img = match decoded {
             Ok(i) => i,
             Err(e) => {
