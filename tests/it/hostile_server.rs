@@ -331,6 +331,11 @@ fn hostile_uploads_fail_their_asset_and_the_server_keeps_converting() {
         );
     }
     expect(&srv.wait(chunks), "DATA_ERROR", "UNREADABLE_FILE");
+    // Reading the hostile headers for an estimate does not take the server down either.
+    for id in [chunks, count] {
+        let (st, e) = srv.call("POST", &format!("/v1/assets/{id}/analysis"), &[], b"");
+        assert_eq!(st, 200, "{}", String::from_utf8_lossy(&e));
+    }
     let c = srv.wait(count);
     assert_eq!(c["status"], "DATA_ERROR", "{c}");
     expect(&srv.wait(model), "DATA_ERROR", "UNREADABLE_FILE");

@@ -1213,7 +1213,22 @@ async fn analysis(
         .filter_map(|f| std::fs::metadata(f).ok())
         .map(|m| m.len())
         .sum();
-    let est = crate::tiles::estimate(&a, &files, source_bytes);
+    // Reading upload headers is reader code: with worker processes it runs in one, so a
+    // hostile header cannot take this process down.
+    let est = match s.inspector.get() {
+        Some(w) => {
+            let (w, task) = (w.clone(), crate::jobs::Task::of(&a, &s.layout, w.budget()));
+            tokio::task::spawn_blocking(move || w.analyse(&task))
+                .await
+                .map_err(ApiError::internal)?
+                .unwrap_or_else(|why| {
+                    let mut e = crate::tiles::estimate(&Value::Null, &files, source_bytes);
+                    e.basis = format!("{}; the headers could not be read: {why}", e.basis);
+                    e
+                })
+        }
+        None => crate::tiles::estimate(&a.options, &files, source_bytes),
+    };
     Ok(Json(wire::Analysis {
         asset_id: id,
         source_bytes,

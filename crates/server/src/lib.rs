@@ -82,6 +82,9 @@ pub struct AppState {
     pub admin_token_id: String,
     /// Extensions each served terrain asset's layer.json lists.
     pub layer_extensions: std::sync::Mutex<std::collections::HashMap<i64, Arc<Vec<String>>>>,
+    /// How uploads are inspected for `…/analysis`: in a worker process when jobs run in
+    /// them (set by [`start_worker`]).
+    pub inspector: std::sync::OnceLock<worker::WorkerProcess>,
 }
 
 /// An API error: ion's `{"code", "message"}` with its HTTP status.
@@ -216,6 +219,7 @@ pub fn open_state(config: Config) -> Result<(Arc<AppState>, Option<String>), Str
             secret,
             admin_token_id,
             layer_extensions: Default::default(),
+            inspector: Default::default(),
         }),
         new_admin,
     ))
@@ -248,6 +252,9 @@ pub fn start_worker(
     executor: impl Into<Executor>,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     let executor = executor.into();
+    if let Executor::Isolated(w) = &executor {
+        let _ = state.inspector.set(w.clone());
+    }
     let (store, jobs, layout) = (
         state.store.clone(),
         state.jobs.clone(),

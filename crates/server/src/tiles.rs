@@ -324,6 +324,7 @@ pub async fn serve_root(
 }
 
 /// What a job is expected to produce.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Estimate {
     pub tiles: u64,
     pub bytes: u64,
@@ -333,11 +334,11 @@ pub struct Estimate {
 
 /// Estimate from the inputs' headers and this machine's measured throughput on the
 /// sample data (points/s, tiles/s, triangles/s on 2 cores; scale by core count).
-pub fn estimate(a: &AssetRow, files: &[PathBuf], source_bytes: u64) -> Estimate {
+pub fn estimate(options: &serde_json::Value, files: &[PathBuf], source_bytes: u64) -> Estimate {
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1) as f64;
-    let source_type = a.options[crate::wire::option::SOURCE_TYPE]
+    let source_type = options[crate::wire::option::SOURCE_TYPE]
         .as_str()
         .unwrap_or("");
     let ext = |f: &PathBuf| {
@@ -352,11 +353,10 @@ pub fn estimate(a: &AssetRow, files: &[PathBuf], source_bytes: u64) -> Estimate 
                 .iter()
                 .filter(|f| matches!(ext(f).as_str(), "las" | "laz"))
                 .filter_map(|f| tessera_pipeline::las::inspect(f).ok())
-                .map(|l| l.points)
-                .sum();
+                .fold(0u64, |sum, l| sum.saturating_add(l.points));
             Estimate {
                 tiles: (points as f64 / 80_000.0 * 1.35).ceil() as u64,
-                bytes: points * 22,
+                bytes: points.saturating_mul(22),
                 seconds: points as f64 / (0.6e6 * cores),
                 basis: format!("{points} points in the LAS/LAZ headers; 80 000 points per tile, ~22 bytes per point"),
             }
@@ -366,8 +366,9 @@ pub fn estimate(a: &AssetRow, files: &[PathBuf], source_bytes: u64) -> Estimate 
                 .iter()
                 .filter(|f| matches!(ext(f).as_str(), "tif" | "tiff"))
                 .filter_map(|f| tessera_pipeline::raster::GeoTiff::open(f).ok())
-                .map(|t| t.width as u64 * t.height as u64)
-                .sum();
+                .fold(0u64, |sum, t| {
+                    sum.saturating_add((t.width as u64).saturating_mul(t.height as u64))
+                });
             let terrain = source_type == "RASTER_TERRAIN";
             let tile_px = if terrain {
                 128.0 * 128.0
@@ -377,7 +378,7 @@ pub fn estimate(a: &AssetRow, files: &[PathBuf], source_bytes: u64) -> Estimate 
             let tiles = (px as f64 / tile_px * 4.0 / 3.0).ceil() as u64;
             Estimate {
                 tiles,
-                bytes: tiles * if terrain { 12_000 } else { 60_000 },
+                bytes: tiles.saturating_mul(if terrain { 12_000 } else { 60_000 }),
                 seconds: tiles as f64 / (130.0 * cores),
                 basis: format!(
                     "{px} raster pixels at about one tile pixel per source pixel, pyramid ×4/3"
@@ -386,7 +387,7 @@ pub fn estimate(a: &AssetRow, files: &[PathBuf], source_bytes: u64) -> Estimate 
         }
         _ => Estimate {
             tiles: (source_bytes / (4 << 20)).max(1),
-            bytes: source_bytes * 2,
+            bytes: source_bytes.saturating_mul(2),
             seconds: source_bytes as f64 / (20e6 * cores),
             basis: "source size only".into(),
         },

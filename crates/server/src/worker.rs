@@ -5,6 +5,7 @@
 //! only its worker; the server records why and moves on to the next asset.
 
 use crate::jobs::{execute, JobRunner, Outcome, PipelineRunner, Task};
+use crate::tiles::Estimate;
 use crate::wire::ProcessingError;
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
@@ -39,6 +40,7 @@ pub struct WorkerProcess {
 enum Message {
     Progress(ProgressSnapshot),
     Outcome(Outcome),
+    Estimate(Estimate),
 }
 
 /// What the worker reads on stdin: the task and how to run it.
@@ -47,7 +49,13 @@ struct Order {
     task: Task,
     threads: Option<usize>,
     memory_bytes: u64,
+    /// Only read the uploads' headers for an estimate (`…/analysis`).
+    #[serde(default)]
+    analyse: bool,
 }
+
+/// Longest an estimate may take.
+const ANALYSIS_LIMIT: Duration = Duration::from_secs(30);
 
 /// Most stderr lines of a worker kept to explain its death.
 const STDERR_TAIL_LINES: usize = 40;
@@ -73,6 +81,7 @@ impl WorkerProcess {
             task: task.clone(),
             threads: self.threads,
             memory_bytes: self.memory_bytes,
+            analyse: false,
         };
         let mut child = match Command::new(&self.exe)
             .arg(SUBCOMMAND)
@@ -142,6 +151,7 @@ impl WorkerProcess {
         loop {
             match rx.recv_timeout(Duration::from_millis(100)) {
                 Ok(Message::Progress(p)) => progress.absorb(&p),
+                Ok(Message::Estimate(_)) => {}
                 Ok(Message::Outcome(o)) => {
                     outcome = Some(o);
                     answered = Some(Instant::now());
@@ -238,6 +248,58 @@ impl WorkerProcess {
     }
 }
 
+impl WorkerProcess {
+    /// Estimate `task`'s output from its uploads' headers, in a worker process of its own.
+    pub fn analyse(&self, task: &Task) -> Result<Estimate, String> {
+        let order = Order {
+            task: task.clone(),
+            threads: Some(1),
+            memory_bytes: self.memory_bytes,
+            analyse: true,
+        };
+        let mut child = Command::new(&self.exe)
+            .arg(SUBCOMMAND)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("the worker process could not start: {e}"))?;
+        let mut stdin = child.stdin.take();
+        if let Some(w) = stdin.as_mut() {
+            let line = serde_json::to_string(&order).map_err(|e| e.to_string())?;
+            let _ = w.write_all(line.as_bytes()).and_then(|_| w.write_all(b"\n"));
+        }
+        let (tx, rx) = mpsc::channel::<Message>();
+        let stdout = child.stdout.take();
+        std::thread::spawn(move || {
+            let Some(out) = stdout else { return };
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                if let Ok(m) = serde_json::from_str::<Message>(&line) {
+                    let _ = tx.send(m);
+                }
+            }
+        });
+        let started = Instant::now();
+        let result = loop {
+            let left = ANALYSIS_LIMIT.saturating_sub(started.elapsed());
+            match rx.recv_timeout(left) {
+                Ok(Message::Estimate(e)) => break Ok(e),
+                Ok(_) => {}
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    break Err(format!("no answer within {} s", ANALYSIS_LIMIT.as_secs()))
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    break Err("the worker process stopped without an answer".into())
+                }
+            }
+        };
+        drop(stdin);
+        let _ = child.kill();
+        let _ = child.wait();
+        result
+    }
+}
+
 fn stage_of(progress: &Progress) -> String {
     format!("{:?}", progress.snapshot().stage).to_ascii_uppercase()
 }
@@ -301,6 +363,19 @@ pub fn worker_main() -> ExitCode {
         while matches!(input.read(&mut sink), Ok(n) if n > 0) {}
         std::process::exit(70);
     });
+    if order.analyse {
+        let sources = order.task.data_dir.join("sources").join(order.task.id.to_string());
+        let files = crate::util::list_files(&sources);
+        let bytes = files
+            .iter()
+            .filter_map(|f| std::fs::metadata(f).ok())
+            .fold(0u64, |sum, m| sum.saturating_add(m.len()));
+        let e = crate::tiles::estimate(&order.task.options, &files, bytes);
+        return match emit(&Message::Estimate(e)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(_) => ExitCode::from(70),
+        };
+    }
     let runner = match PipelineRunner::new(order.threads) {
         Ok(r) => r,
         Err(e) => {
