@@ -711,6 +711,31 @@ mod tests {
     use super::*;
 
     #[test]
+    fn environment_failures_are_errors_with_their_codes() {
+        let io = |kind| {
+            Failure::Pipeline(
+                tessera_pipeline::error::OutputError::Io {
+                    path: "/data/assets/1000/0/0/0.png".into(),
+                    source: std::io::Error::from(kind),
+                }
+                .into(),
+            )
+        };
+        let sources = Path::new("/data/sources/1000");
+        for (kind, code) in [
+            (std::io::ErrorKind::StorageFull, "STORAGE_FULL"),
+            (std::io::ErrorKind::PermissionDenied, "PERMISSION_DENIED"),
+            (std::io::ErrorKind::ReadOnlyFilesystem, "PERMISSION_DENIED"),
+            (std::io::ErrorKind::NotFound, "STORAGE_ERROR"),
+        ] {
+            let (status, e) = io(kind).describe(sources, Some("TILE"));
+            assert_eq!(status, Status::Error);
+            assert_eq!(e.code, code);
+            assert!(!e.mitigation.contains("report a bug"), "{}", e.mitigation);
+        }
+    }
+
+    #[test]
     fn messages_lose_the_sources_folder_and_name_the_file() {
         let (m, f) = relative(
             "/data/sources/1000/dem/a.tif: no georeferencing",
