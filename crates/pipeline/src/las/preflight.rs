@@ -98,9 +98,7 @@ impl Checker<'_> {
 
     fn bytes(&mut self, n: usize, what: &str) -> Result<Vec<u8>, LasError> {
         let mut b = vec![0u8; n];
-        self.read
-            .read_exact(&mut b)
-            .map_err(|e| self.io(e, what))?;
+        self.read.read_exact(&mut b).map_err(|e| self.io(e, what))?;
         Ok(b)
     }
 
@@ -311,9 +309,7 @@ fn check_items(c: &Checker, z: &Laszip, record_len: u64) -> Result<(), LasError>
             return Err(c.corrupt(format!("laszip point field {i} has unknown type {t}")));
         };
         if size == 0 {
-            return Err(c.corrupt(format!(
-                "laszip point field {i} ({name}) has size 0 bytes"
-            )));
+            return Err(c.corrupt(format!("laszip point field {i} ({name}) has size 0 bytes")));
         }
         if let Some(f) = fixed.filter(|f| *f != size) {
             return Err(c.corrupt(format!(
@@ -349,12 +345,7 @@ fn check_items(c: &Checker, z: &Laszip, record_len: u64) -> Result<(), LasError>
 /// The chunk table as `laz` reads it: an i64 offset at the start of the point data (or,
 /// when the writer could not fill it in, in the last 8 bytes of the file), then a version,
 /// a chunk count and the arithmetic-coded entries.
-fn check_chunks(
-    c: &mut Checker,
-    z: &Laszip,
-    points: u64,
-    point_data: u64,
-) -> Result<(), LasError> {
+fn check_chunks(c: &mut Checker, z: &Laszip, points: u64, point_data: u64) -> Result<(), LasError> {
     if z.compressor == 1 {
         // Point-wise compression without chunks: no table to check.
         return Ok(());
@@ -364,14 +355,17 @@ fn check_chunks(
     let mut table_at = i64::from_le_bytes(eight(c)?);
     if table_at <= point_data as i64 {
         c.within(0, 8, "the chunk table offset at the end of the file")?;
-        c.seek(c.file_len - 8, "the chunk table offset at the end of the file")?;
+        c.seek(
+            c.file_len - 8,
+            "the chunk table offset at the end of the file",
+        )?;
         table_at = i64::from_le_bytes(eight(c)?);
     }
     if table_at <= point_data as i64 {
         if z.chunk_size == VARIABLE_CHUNKS {
-            return Err(c.corrupt(
-                "the LAZ file has variable-size chunks but no chunk table".into(),
-            ));
+            return Err(
+                c.corrupt("the LAZ file has variable-size chunks but no chunk table".into())
+            );
         }
         // `laz` reads on without a table (no seeking); nothing more to check.
         return Ok(());
@@ -388,7 +382,10 @@ fn check_chunks(
         )));
     }
     crate::refs::Budget::default()
-        .check(u128::from(chunks) * u128::from(CHUNK_ENTRY_BYTES), "the LAZ chunk table")
+        .check(
+            u128::from(chunks) * u128::from(CHUNK_ENTRY_BYTES),
+            "the LAZ chunk table",
+        )
         .map_err(|e| c.corrupt(e))?;
     if points > 0 && chunks == 0 {
         return Err(c.corrupt(format!(
@@ -493,4 +490,123 @@ fn check_copc(c: &Checker, info: &[u8], hierarchy: Option<(u64, u64)>) -> Result
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use las::{Builder, Point, Writer};
+
+    /// A LAS (or LAZ) file of `n` points written by the `las` crate.
+    fn write(dir: &Path, name: &str, n: u32, compress: bool) -> (std::path::PathBuf, Vec<u8>) {
+        let path = dir.join(name);
+        let mut b = Builder::from((1, 2));
+        b.point_format.is_compressed = compress;
+        let mut w = Writer::from_path(&path, b.into_header().unwrap()).unwrap();
+        for i in 0..n {
+            w.write_point(Point {
+                x: f64::from(i),
+                y: 1.0,
+                z: 2.0,
+                ..Default::default()
+            })
+            .unwrap();
+        }
+        w.close().unwrap();
+        drop(w);
+        let bytes = std::fs::read(&path).unwrap();
+        (path, bytes)
+    }
+
+    fn check(path: &Path, bytes: &[u8]) -> Result<Layout, String> {
+        std::fs::write(path, bytes).unwrap();
+        preflight(path, bytes.len() as u64).map_err(|e| e.to_string())
+    }
+
+    fn laszip_at(b: &[u8]) -> usize {
+        let header = usize::from(le_u16(b, 94));
+        assert_eq!(&b[header + 2..header + 16], b"laszip encoded");
+        header + VLR_HEADER_BYTES as usize
+    }
+
+    #[test]
+    fn valid_files_pass_with_their_count() {
+        let dir = tempfile::tempdir().unwrap();
+        for compress in [false, true] {
+            let (p, b) = write(dir.path(), "a.laz", 1000, compress);
+            assert_eq!(check(&p, &b).unwrap(), Layout { points: 1000 });
+        }
+    }
+
+    #[test]
+    fn uncompressed_counts_beyond_the_file_are_truncation() {
+        let dir = tempfile::tempdir().unwrap();
+        let (p, mut b) = write(dir.path(), "a.las", 10, false);
+        b[107..111].copy_from_slice(&11u32.to_le_bytes());
+        let e = check(&p, &b).unwrap_err();
+        assert!(
+            e.contains("promises 11 points but the file holds only 10"),
+            "{e}"
+        );
+        b[107..111].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(check(&p, &b).unwrap_err().contains("truncated"));
+    }
+
+    #[test]
+    fn laszip_items_are_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let (p, b) = write(dir.path(), "a.laz", 100, true);
+        let z = laszip_at(&b);
+        let mut bad = b.clone();
+        bad[z + 32..z + 34].copy_from_slice(&0u16.to_le_bytes());
+        assert!(check(&p, &bad).unwrap_err().contains("item count 0"));
+        let mut bad = b.clone();
+        bad[z + 36..z + 38].copy_from_slice(&0u16.to_le_bytes());
+        assert!(check(&p, &bad).unwrap_err().contains("size 0 bytes"));
+        let mut bad = b.clone();
+        bad[z + 34..z + 36].copy_from_slice(&99u16.to_le_bytes());
+        assert!(check(&p, &bad).unwrap_err().contains("unknown type 99"));
+        let mut bad = b.clone();
+        bad[z..z + 2].copy_from_slice(&3u16.to_le_bytes());
+        assert!(check(&p, &bad).unwrap_err().contains("compressor 3"));
+        // The header's record length no longer matching the fields.
+        let mut bad = b;
+        bad[105..107].copy_from_slice(&21u16.to_le_bytes());
+        let e = check(&p, &bad).unwrap_err();
+        assert!(
+            e.contains("20-byte points but the header declares 21-byte"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn chunk_counts_are_held_to_the_data_and_the_points() {
+        let dir = tempfile::tempdir().unwrap();
+        let (p, b) = write(dir.path(), "a.laz", 100, true);
+        let data = le_u32(&b, 96) as usize;
+        let table = le_u64(&b, data) as usize;
+        let mut bad = b.clone();
+        bad[table + 4..table + 8].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(check(&p, &bad).unwrap_err().contains("4294967295 chunks"));
+        let mut bad = b.clone();
+        bad[table + 4..table + 8].copy_from_slice(&0u32.to_le_bytes());
+        assert!(check(&p, &bad).unwrap_err().contains("lists no chunks"));
+        // One chunk of 50 000 points cannot hold 50 001.
+        let mut bad = b;
+        bad[107..111].copy_from_slice(&50_001u32.to_le_bytes());
+        let e = check(&p, &bad).unwrap_err();
+        assert!(e.contains("at most 50000 (1 chunks of 50000)"), "{e}");
+    }
+
+    #[test]
+    fn missing_laszip_record_and_short_files_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let (p, b) = write(dir.path(), "a.laz", 10, true);
+        let z = laszip_at(&b);
+        let mut bad = b.clone();
+        bad[z - VLR_HEADER_BYTES as usize + 2] = b'X';
+        assert!(check(&p, &bad).unwrap_err().contains("no laszip record"));
+        let e = check(&p, &b[..200]).unwrap_err();
+        assert!(e.contains("not a readable LAS/LAZ"), "{e}");
+    }
 }

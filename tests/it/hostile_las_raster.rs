@@ -1,0 +1,354 @@
+//! Hostile LAS/LAZ and GeoTIFF inputs, derived at run time from the real samples (header
+//! fields patched) or written by the tests: each is refused promptly, in bounded memory,
+//! with a reason naming the file, and leaves no output behind; or, where bad values can be
+//! set aside, converts with a counted warning.
+
+use crate::helpers::{assert_refused, samples, tessera_capped, Capped};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// A runaway allocation past this aborts instead of swapping the machine.
+const MEM_CAP: u64 = 4 << 30;
+/// Longer than the 10 s the assertions allow, so a slow answer fails with its numbers.
+const DEADLINE: Duration = Duration::from_secs(60);
+
+/// Run `tessera convert file -o out -q extra...` in `dir`.
+fn convert(dir: &Path, file: &Path, out: &Path, extra: &[&str]) -> Capped {
+    let mut args = vec![
+        "convert",
+        file.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "-q",
+    ];
+    args.extend_from_slice(extra);
+    tessera_capped(&args, dir, MEM_CAP, DEADLINE)
+}
+
+/// Write `bytes` as `name` in `dir`, convert it and require a refusal with `code` saying
+/// `needle`, no output left and the input untouched.
+fn refused(dir: &Path, name: &str, bytes: &[u8], extra: &[&str], code: i32, needle: &str) {
+    let file = dir.join(name);
+    std::fs::write(&file, bytes).unwrap();
+    let out = dir.join(format!("{name}.out"));
+    let c = convert(dir, &file, &out, extra);
+    eprintln!(
+        "{name}: exit {:?} in {:?}, peak RSS {} MiB: {}",
+        c.code,
+        c.elapsed,
+        c.peak_rss_bytes >> 20,
+        c.stderr.trim()
+    );
+    assert_refused(&c, code, Some(&file), needle);
+    assert!(!c.stdout.contains("panicked"), "{name}: {}", c.stdout);
+    assert!(!out.exists(), "{name}: output left at {}", out.display());
+    assert_eq!(
+        std::fs::read(&file).unwrap(),
+        bytes,
+        "{name}: input changed"
+    );
+}
+
+fn sample(rel: &str) -> Option<Vec<u8>> {
+    let root: PathBuf = samples()?;
+    Some(std::fs::read(root.join(rel)).unwrap())
+}
+
+fn put_u16(b: &mut [u8], at: usize, v: u16) {
+    b[at..at + 2].copy_from_slice(&v.to_le_bytes());
+}
+
+fn put_u32(b: &mut [u8], at: usize, v: u32) {
+    b[at..at + 4].copy_from_slice(&v.to_le_bytes());
+}
+
+fn put_u64(b: &mut [u8], at: usize, v: u64) {
+    b[at..at + 8].copy_from_slice(&v.to_le_bytes());
+}
+
+fn get_u16(b: &[u8], at: usize) -> usize {
+    u16::from_le_bytes([b[at], b[at + 1]]) as usize
+}
+
+fn get_u32(b: &[u8], at: usize) -> usize {
+    u32::from_le_bytes(b[at..at + 4].try_into().unwrap()) as usize
+}
+
+fn get_u64(b: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(b[at..at + 8].try_into().unwrap())
+}
+
+/// LAS public header fields by byte offset.
+const LEGACY_COUNT: usize = 107;
+const X_SCALE: usize = 131;
+const X_OFFSET: usize = 155;
+const MAX_X: usize = 179;
+const COUNT_64: usize = 247;
+const FIRST_EVLR: usize = 235;
+
+/// Byte offset of the payload of the VLR `user`/`record`.
+fn vlr_payload(b: &[u8], user: &str, record: usize) -> usize {
+    let mut at = get_u16(b, 94);
+    for _ in 0..get_u32(b, 100) {
+        let id = &b[at + 2..at + 18];
+        let end = id.iter().position(|c| *c == 0).unwrap_or(16);
+        let len = get_u16(b, at + 20);
+        if &id[..end] == user.as_bytes() && get_u16(b, at + 18) == record {
+            return at + 54;
+        }
+        at += 54 + len;
+    }
+    panic!("no {user}/{record} VLR");
+}
+
+/// Byte offset of the chunk table of a LAZ whose chunk-table offset is filled in.
+fn chunk_table(b: &[u8]) -> usize {
+    get_u64(b, get_u32(b, 96)) as usize
+}
+
+#[test]
+fn las_point_counts_of_2_pow_64_are_refused_promptly() {
+    let Some(laz12) = sample("las/laspy/autzen_trim.laz") else {
+        return;
+    };
+    let laz14 = sample("las/ign/test_semis_2023_0292_6833_LA93_IGN69.laz").unwrap();
+    let las14 = sample("las/pdal/autzen_trim_7.las").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+
+    let mut b = laz12.clone();
+    put_u32(&mut b, LEGACY_COUNT, u32::MAX);
+    refused(
+        dir.path(),
+        "count32.laz",
+        &b,
+        &[],
+        1,
+        "chunk table holds at most",
+    );
+
+    let mut b = laz14.clone();
+    put_u64(&mut b, COUNT_64, u64::MAX);
+    refused(
+        dir.path(),
+        "count64.laz",
+        &b,
+        &[],
+        1,
+        "18446744073709551615 points",
+    );
+
+    // Legacy and 64-bit fields both at their maximum: the legacy one counts.
+    let mut b = las14.clone();
+    put_u32(&mut b, LEGACY_COUNT, u32::MAX);
+    put_u64(&mut b, COUNT_64, u64::MAX);
+    refused(dir.path(), "count_both.las", &b, &[], 1, "truncated");
+
+    let mut b = las14;
+    put_u32(&mut b, LEGACY_COUNT, 0);
+    put_u64(&mut b, COUNT_64, u64::MAX);
+    refused(
+        dir.path(),
+        "count64.las",
+        &b,
+        &[],
+        1,
+        "18446744073709551615 points",
+    );
+
+    // A fixed-chunk LAZ claiming one point more than its chunks can hold.
+    let mut b = laz12;
+    put_u32(&mut b, LEGACY_COUNT, 150_001);
+    refused(
+        dir.path(),
+        "one_more.laz",
+        &b,
+        &[],
+        1,
+        "150000 (3 chunks of 50000)",
+    );
+}
+
+#[test]
+fn laz_chunk_tables_claiming_4g_chunks_are_refused() {
+    let Some(fixed) = sample("las/laspy/autzen_trim.laz") else {
+        return;
+    };
+    let variable = sample("las/laspy/simple.copc.laz").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    for (name, src) in [("chunks.laz", fixed), ("chunks.copc.laz", variable)] {
+        let mut b = src.clone();
+        let at = chunk_table(&b);
+        put_u32(&mut b, at + 4, u32::MAX);
+        refused(dir.path(), name, &b, &[], 1, "4294967295 chunks");
+    }
+    // The chunk-table offset pointing past the end of the file.
+    let mut b = sample("las/laspy/autzen_trim.laz").unwrap();
+    let len = b.len() as u64;
+    let data = get_u32(&b, 96);
+    put_u64(&mut b, data, len + 1000);
+    refused(
+        dir.path(),
+        "table_past_end.laz",
+        &b,
+        &[],
+        1,
+        "the chunk table",
+    );
+}
+
+#[test]
+fn laszip_records_without_fields_or_with_empty_fields_are_refused() {
+    let Some(src) = sample("las/laspy/autzen_trim.laz") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let z = vlr_payload(&src, "laszip encoded", 22204);
+
+    let mut b = src.clone();
+    put_u16(&mut b, z + 32, 0);
+    refused(
+        dir.path(),
+        "no_items.laz",
+        &b,
+        &[],
+        1,
+        "lists no point fields",
+    );
+
+    let mut b = src.clone();
+    put_u16(&mut b, z + 34 + 2, 0);
+    refused(dir.path(), "empty_item.laz", &b, &[], 1, "size 0 bytes");
+
+    // The point10 field claiming 2 bytes instead of 20.
+    let mut b = src.clone();
+    put_u16(&mut b, z + 34 + 2, 2);
+    refused(
+        dir.path(),
+        "short_item.laz",
+        &b,
+        &[],
+        1,
+        "that field has 20",
+    );
+
+    // More items than the record holds.
+    let mut b = src;
+    put_u16(&mut b, z + 32, u16::MAX);
+    refused(
+        dir.path(),
+        "many_items.laz",
+        &b,
+        &[],
+        1,
+        "65535 point fields",
+    );
+}
+
+#[test]
+fn non_finite_scale_offset_and_bounds_are_named() {
+    let Some(src) = sample("las/pdal/autzen_trim_7.las") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut b = src.clone();
+    b[X_OFFSET..X_OFFSET + 8].copy_from_slice(&f64::NAN.to_le_bytes());
+    refused(
+        dir.path(),
+        "nan_offset.las",
+        &b,
+        &[],
+        1,
+        "offset for x is NaN",
+    );
+
+    let mut b = src.clone();
+    b[X_SCALE + 8..X_SCALE + 16].copy_from_slice(&f64::INFINITY.to_le_bytes());
+    refused(
+        dir.path(),
+        "inf_scale.las",
+        &b,
+        &[],
+        1,
+        "scale factor for y is inf",
+    );
+
+    let mut b = src;
+    b[MAX_X..MAX_X + 8].copy_from_slice(&f64::NAN.to_le_bytes());
+    refused(dir.path(), "nan_bounds.las", &b, &[], 1, "bounds for x");
+}
+
+#[test]
+fn vlr_evlr_and_copc_lengths_are_checked_against_the_file() {
+    let Some(copc) = sample("las/laspy/simple.copc.laz") else {
+        return;
+    };
+    let las = sample("las/lazperf/point10.las").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+
+    let mut b = las.clone();
+    put_u32(&mut b, 100, u32::MAX);
+    refused(dir.path(), "vlr_count.las", &b, &[], 1, "4294967295 VLRs");
+
+    let mut b = las.clone();
+    put_u32(&mut b, 96, u32::MAX);
+    refused(
+        dir.path(),
+        "point_data_past_end.las",
+        &b,
+        &[],
+        1,
+        "past the end",
+    );
+
+    // The first EVLR's u64 length (20 bytes into its header) at 2^64 - 1.
+    let evlr = get_u64(&copc, FIRST_EVLR) as usize;
+    let mut b = copc.clone();
+    put_u64(&mut b, evlr + 20, u64::MAX);
+    refused(dir.path(), "evlr_len.copc.laz", &b, &[], 1, "EVLR 0 claims");
+
+    let mut b = copc.clone();
+    put_u32(&mut b, FIRST_EVLR + 8, u32::MAX);
+    refused(
+        dir.path(),
+        "evlr_count.copc.laz",
+        &b,
+        &[],
+        1,
+        "4294967295 EVLRs",
+    );
+
+    let mut b = copc.clone();
+    put_u64(&mut b, FIRST_EVLR, u64::MAX - 10);
+    refused(
+        dir.path(),
+        "evlr_start.copc.laz",
+        &b,
+        &[],
+        1,
+        "the first EVLR",
+    );
+
+    // The COPC info's root hierarchy page size (48 bytes into its payload).
+    let info = vlr_payload(&copc, "copc", 1);
+    let mut b = copc.clone();
+    put_u64(&mut b, info + 48, u64::MAX);
+    refused(
+        dir.path(),
+        "hier_size.copc.laz",
+        &b,
+        &[],
+        1,
+        "COPC root hierarchy page",
+    );
+
+    let mut b = copc;
+    put_u64(&mut b, info + 48, 33);
+    refused(
+        dir.path(),
+        "hier_odd.copc.laz",
+        &b,
+        &[],
+        1,
+        "32-byte entries",
+    );
+}
