@@ -3,9 +3,11 @@
 //! with a reason naming the file, and leaves no output behind; or, where bad values can be
 //! set aside, converts with a counted warning.
 
-use crate::helpers::{assert_refused, samples, tessera_capped, Capped};
+use crate::helpers::{assert_refused, run_with_threads, samples, tessera_capped, Capped};
+use crate::tiff_writer::{TiffBuilder, Val};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use tessera_pipeline::{JobSpec, Target};
 
 /// A runaway allocation past this aborts instead of swapping the machine.
 const MEM_CAP: u64 = 4 << 30;
@@ -351,4 +353,142 @@ fn vlr_evlr_and_copc_lengths_are_checked_against_the_file() {
         1,
         "32-byte entries",
     );
+}
+
+/// A Float32 DEM in EPSG:4326, north-west corner at 10°E 46°N, 0.01° pixels, pixel (x, y)
+/// holding `h(x, y)`; one strip.
+fn float_dem(w: u32, h_px: u32, h: impl Fn(u32, u32) -> f32) -> Vec<u8> {
+    let data: Vec<u8> = (0..h_px)
+        .flat_map(|y| (0..w).map(move |x| (x, y)))
+        .flat_map(|(x, y)| h(x, y).to_le_bytes())
+        .collect();
+    let mut b = TiffBuilder::new(w, h_px)
+        .tag(258, Val::Short(vec![32]))
+        .tag(259, Val::Short(vec![1]))
+        .tag(262, Val::Short(vec![1]))
+        .tag(277, Val::Short(vec![1]))
+        .tag(278, Val::Long(vec![h_px]))
+        .tag(339, Val::Short(vec![3]))
+        .georef(4326, true, 10.0, 46.0, 0.01);
+    b.strips.push(data);
+    b.build()
+}
+
+/// Header heights (min, max) of every quantized-mesh tile under `dir`.
+fn tile_heights(dir: &Path) -> Vec<(f32, f32)> {
+    use std::io::Read;
+    crate::helpers::tree(dir)
+        .into_iter()
+        .filter(|(p, _)| p.ends_with(".terrain"))
+        .map(|(_, gz)| {
+            let mut b = Vec::new();
+            flate2::read::GzDecoder::new(&gz[..])
+                .read_to_end(&mut b)
+                .unwrap();
+            let f = |o: usize| f32::from_le_bytes(b[o..o + 4].try_into().unwrap());
+            (f(24), f(28))
+        })
+        .collect()
+}
+
+fn terrain_spec(input: &Path, out: &Path) -> JobSpec {
+    let mut spec = JobSpec::new(vec![input.to_path_buf()], out.to_path_buf());
+    spec.target = Target::Terrain;
+    spec.terrain.max_zoom = Some(7);
+    spec
+}
+
+#[test]
+fn dems_without_a_plausible_height_are_empty_data() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, v) in [
+        ("inf.tif", f32::INFINITY),
+        ("minus_inf.tif", f32::NEG_INFINITY),
+        ("absurd.tif", 3e38),
+        ("space.tif", 150_000.0),
+    ] {
+        let bytes = float_dem(64, 64, |_, _| v);
+        refused(
+            dir.path(),
+            name,
+            &bytes,
+            &["--to", "terrain"],
+            1,
+            "no pixel holds a usable value",
+        );
+        let file = dir.path().join(name);
+        let out = dir.path().join(format!("{name}.lib"));
+        let e = run_with_threads(&terrain_spec(&file, &out), 2).unwrap_err();
+        assert_eq!(e.code(), "EMPTY_DATA", "{name}: {e}");
+        assert!(e.to_string().contains("4096 pixels"), "{name}: {e}");
+        assert!(!out.exists());
+    }
+}
+
+#[test]
+fn dems_with_a_few_implausible_heights_convert_with_a_counted_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("spikes.tif");
+    // 100 m everywhere but 3 infinite pixels and 2 at 3e38 (finite, absurd).
+    let bytes = float_dem(100, 100, |x, y| match (x, y) {
+        (10, 10) | (50, 50) => f32::INFINITY,
+        (70, 20) => f32::NEG_INFINITY,
+        (30, 80) | (31, 80) => 3e38,
+        _ => 100.0,
+    });
+    std::fs::write(&file, &bytes).unwrap();
+    let out = dir.path().join("out");
+    let r = run_with_threads(&terrain_spec(&file, &out), 2).unwrap();
+    let w: Vec<_> = r
+        .warnings
+        .iter()
+        .filter(|w| w.code == "implausible-heights")
+        .collect();
+    assert_eq!(w.len(), 1, "{:?}", r.warnings);
+    assert!(
+        w[0].message
+            .contains("5 pixels of the full-resolution image"),
+        "{}",
+        w[0].message
+    );
+    let heights = tile_heights(&out);
+    assert!(!heights.is_empty());
+    for (lo, hi) in heights {
+        assert!(lo.is_finite() && hi.is_finite(), "{lo}..{hi}");
+        assert!((-0.5..=100.5).contains(&lo) && hi <= 100.5, "{lo}..{hi}");
+    }
+    assert_eq!(std::fs::read(&file).unwrap(), bytes);
+}
+
+#[test]
+fn float_imagery_with_infinities_stretches_over_the_finite_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("inf_imagery.tif");
+    // Values 0..99 by column, every other row infinite.
+    let bytes = float_dem(100, 100, |x, y| match y % 2 {
+        0 => f32::INFINITY,
+        _ => x as f32,
+    });
+    std::fs::write(&file, &bytes).unwrap();
+    let out = dir.path().join("out");
+    let mut spec = JobSpec::new(vec![file.clone()], out.clone());
+    spec.target = Target::Imagery;
+    let r = run_with_threads(&spec, 2).unwrap();
+    let stretch = r
+        .warnings
+        .iter()
+        .find(|w| w.code == "scaled-to-8-bit")
+        .unwrap();
+    // The 2nd-98th percentile of the finite values 0..99.
+    assert!(
+        stretch.message.contains("from 2.000000..97.000000"),
+        "{}",
+        stretch.message
+    );
+    assert!(
+        r.warnings.iter().any(|w| w.code == "infinite-values"),
+        "{:?}",
+        r.warnings
+    );
+    assert!(r.tiles > 0);
 }

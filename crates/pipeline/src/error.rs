@@ -146,6 +146,9 @@ pub enum RasterError {
     },
     #[error("{}: {reason}", path.display())]
     Unusable { path: PathBuf, reason: String },
+    /// Every pixel is nodata, not finite or implausible: nothing to tile.
+    #[error("{}: no pixel holds a usable value: {detail}. Check the raster's values and its nodata setting (`gdalinfo -stats`), or leave the file out", path.display())]
+    NoData { path: PathBuf, detail: String },
     /// The same failure seen by every worker that needed the chunk.
     #[error(transparent)]
     Shared(std::sync::Arc<RasterError>),
@@ -292,6 +295,7 @@ impl PipelineError {
             PipelineError::Las(_) => "UNREADABLE_FILE",
             PipelineError::Raster(RasterError::NoGeoreference { .. }) => "MISSING_CRS",
             PipelineError::Raster(RasterError::Implausible { .. }) => "LIMIT_EXCEEDED",
+            PipelineError::Raster(RasterError::NoData { .. }) => "EMPTY_DATA",
             PipelineError::Raster(_) => "UNREADABLE_FILE",
             PipelineError::Model(ModelError::Empty { .. }) => "EMPTY_DATA",
             PipelineError::Model(ModelError::NoPlacement { .. }) => "MISSING_CRS",

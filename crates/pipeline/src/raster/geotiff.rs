@@ -3,6 +3,7 @@
 
 use super::geokeys::{geo_transform, GeoKeys, KeyCrs};
 use crate::error::RasterError;
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
@@ -119,6 +120,12 @@ pub struct GeoTiff {
     pub nodata: Option<f64>,
     /// `levels[0]` is full resolution, then overviews from fine to coarse.
     pub levels: Vec<Level>,
+    /// Values outside this range (file units) are set aside as nodata when decoded, and
+    /// counted: DEM heights beyond what Earth has. Infinite values always are.
+    pub plausible: Option<(f32, f32)>,
+    /// Pixels set aside that way, per decoded (level, chunk): a chunk decoded again after
+    /// eviction is not counted twice.
+    pub(super) implausible: Mutex<HashMap<(usize, u32), u64>>,
     pub(super) pool: Mutex<Vec<(usize, TiffDecoder)>>,
     pub(super) file: File,
 }
@@ -426,6 +433,8 @@ impl GeoTiff {
             crs_problem,
             nodata,
             levels,
+            plausible: None,
+            implausible: Mutex::new(HashMap::new()),
             pool: Mutex::new(vec![(0, d)]),
             file,
         })
@@ -520,6 +529,19 @@ impl GeoTiff {
             f64::from(self.width) / f64::from(l.width),
             f64::from(self.height) / f64::from(l.height),
         )
+    }
+
+    /// The finest level whose decoded chunks held implausible values, with how many
+    /// pixels of it were set aside; `None` when none were.
+    pub fn implausible_pixels(&self) -> Option<(usize, u64)> {
+        let g = self.implausible.lock().unwrap_or_else(|p| p.into_inner());
+        let level = g.keys().map(|k| k.0).min()?;
+        let n = g
+            .iter()
+            .filter(|(k, _)| k.0 == level)
+            .map(|(_, n)| *n)
+            .sum();
+        Some((level, n))
     }
 
     /// Bands a reader gets per pixel, alpha excluded: 3 for RGB, YCbCr and palettes.
