@@ -492,3 +492,210 @@ fn float_imagery_with_infinities_stretches_over_the_finite_values() {
     );
     assert!(r.tiles > 0);
 }
+
+/// Byte offset of IFD `index` of a classic little-endian TIFF.
+fn ifd_at(b: &[u8], index: usize) -> usize {
+    let mut at = get_u32(b, 4);
+    for _ in 0..index {
+        at = get_u32(b, at + 2 + 12 * get_u16(b, at));
+    }
+    at
+}
+
+/// Byte offset of the 12-byte entry of `tag` in the IFD at `ifd`.
+fn entry(b: &[u8], ifd: usize, tag: usize) -> usize {
+    (0..get_u16(b, ifd))
+        .map(|i| ifd + 2 + 12 * i)
+        .find(|e| get_u16(b, *e) == tag)
+        .unwrap_or_else(|| panic!("no tag {tag}"))
+}
+
+/// Set `tag` of the IFD at `ifd` to one LONG value.
+fn set_long(b: &mut [u8], ifd: usize, tag: usize, v: u32) {
+    let e = entry(b, ifd, tag);
+    put_u16(b, e + 2, 4);
+    put_u32(b, e + 4, 1);
+    put_u32(b, e + 8, v);
+}
+
+/// Make the IFD at `ifd` list a single tile (its first), stored inline.
+fn single_tile(b: &mut [u8], ifd: usize) {
+    for tag in [324, 325] {
+        let e = entry(b, ifd, tag);
+        let first = get_u32(b, get_u32(b, e + 8));
+        put_u32(b, e + 4, 1);
+        put_u32(b, e + 8, first as u32);
+    }
+}
+
+#[test]
+fn tiff_sizes_beyond_the_limits_are_refused_from_the_header() {
+    let Some(tiled) = sample("geotiff/dem/pysheds_dem.tif") else {
+        return;
+    };
+    let strips = sample("geotiff/dem/dom1_32_356_5699_1_nw_2020.tif").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let terrain = ["--to", "terrain"];
+
+    // 2^31 x 2^31 tiles of 64 16-bit bands: 2^69 bytes, zero when wrapped to 64 bits.
+    let mut b = tiled.clone();
+    let ifd = ifd_at(&b, 0);
+    set_long(&mut b, ifd, 322, 1 << 31);
+    set_long(&mut b, ifd, 323, 1 << 31);
+    set_long(&mut b, ifd, 277, 64);
+    single_tile(&mut b, ifd);
+    refused(
+        dir.path(),
+        "tile_2g.tif",
+        &b,
+        &terrain,
+        1,
+        "too big to decode safely",
+    );
+
+    let mut b = strips.clone();
+    let ifd = ifd_at(&b, 0);
+    set_long(&mut b, ifd, 277, 65535);
+    refused(
+        dir.path(),
+        "bands.tif",
+        &b,
+        &terrain,
+        1,
+        "65535 band(s), an implausible band count",
+    );
+
+    // The last strip's byte count running 4 GB past the end of the file.
+    let mut b = strips.clone();
+    let counts = get_u32(&b, entry(&b, ifd_at(&b, 0), 279) + 8);
+    put_u32(&mut b, counts + 4 * 499, u32::MAX - 16);
+    refused(
+        dir.path(),
+        "strip_past_end.tif",
+        &b,
+        &terrain,
+        1,
+        "strip 499 claims bytes",
+    );
+
+    // A strip starting past the end.
+    let mut b = strips.clone();
+    let offsets = get_u32(&b, entry(&b, ifd_at(&b, 0), 273) + 8);
+    put_u32(&mut b, offsets, u32::MAX - 16);
+    refused(
+        dir.path(),
+        "strip_offset.tif",
+        &b,
+        &terrain,
+        1,
+        "the file is truncated or corrupt",
+    );
+
+    // Fewer tile offsets than the 23 x 23 tiles the size needs.
+    let mut b = tiled;
+    let ifd = ifd_at(&b, 0);
+    for tag in [324, 325] {
+        let e = entry(&b, ifd, tag);
+        put_u32(&mut b, e + 4, 100);
+    }
+    refused(
+        dir.path(),
+        "few_tiles.tif",
+        &b,
+        &terrain,
+        1,
+        "inconsistent sizes",
+    );
+}
+
+#[test]
+fn tiff_overviews_and_masks_are_held_to_the_image() {
+    let Some(src) = sample("geotiff/imagery/cogeo.tif") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let imagery = ["--to", "imagery"];
+    // IFD 1 is the mask, IFD 2 the first (512 x 512, one tile) overview.
+    let mut b = src.clone();
+    let ifd = ifd_at(&b, 2);
+    set_long(&mut b, ifd, 256, 2048);
+    set_long(&mut b, ifd, 257, 2048);
+    set_long(&mut b, ifd, 322, 2048);
+    set_long(&mut b, ifd, 323, 2048);
+    refused(
+        dir.path(),
+        "big_overview.tif",
+        &b,
+        &imagery,
+        1,
+        "overview IFD 2 claims 2048 x 2048 pixels, more than the 1024 x 1024 image",
+    );
+
+    let mut b = src.clone();
+    let ifd = ifd_at(&b, 2);
+    set_long(&mut b, ifd, 322, 1 << 20);
+    set_long(&mut b, ifd, 323, 1 << 20);
+    refused(dir.path(), "overview_tile.tif", &b, &imagery, 1, "too big to decode safely (overview IFD 2)");
+
+    let mut b = src;
+    let ifd = ifd_at(&b, 1);
+    set_long(&mut b, ifd, 322, 1 << 20);
+    set_long(&mut b, ifd, 323, 1 << 20);
+    refused(dir.path(), "mask_tile.tif", &b, &imagery, 1, "IFD 1: ");
+}
+
+#[test]
+fn looping_ifd_chains_end_promptly() {
+    let Some(dem) = sample("geotiff/dem/pysheds_dem.tif") else {
+        return;
+    };
+    let cog = sample("geotiff/imagery/cogeo.tif").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let loop_back = |src: &[u8], from: usize, to: usize| {
+        let mut b = src.to_vec();
+        let at = ifd_at(&b, from);
+        let next = at + 2 + 12 * get_u16(&b, at);
+        let target = ifd_at(&b, to) as u32;
+        put_u32(&mut b, next, target);
+        b
+    };
+    // The only IFD pointing at itself: the decoder finds the cycle at once.
+    let b = loop_back(&dem, 0, 0);
+    refused(
+        dir.path(),
+        "self_loop.tif",
+        &b,
+        &["--to", "terrain"],
+        1,
+        "cycle in the list of IFDs",
+    );
+
+    // The last overview pointing back to the first IFD.
+    let b = loop_back(&cog, 13, 0);
+    refused(
+        dir.path(),
+        "back_loop.tif",
+        &b,
+        &["--to", "imagery"],
+        1,
+        "IFD 13: format error: file contained a cycle",
+    );
+}
+
+#[test]
+fn raster_tiles_are_held_to_the_jobs_memory_budget() {
+    let Some(root) = samples() else { return };
+    let file = root.join("geotiff/dem/pysheds_dem.tif");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let mut spec = terrain_spec(&file, &out);
+    spec.budget = tessera_pipeline::Budget {
+        memory_bytes: 64 << 20,
+    };
+    let e = run_with_threads(&spec, 2).unwrap_err();
+    assert_eq!(e.code(), "LIMIT_EXCEEDED", "{e}");
+    assert!(e.to_string().contains("memory budget"), "{e}");
+    assert!(!out.exists());
+    spec.budget = tessera_pipeline::Budget::default();
+    run_with_threads(&spec, 2).unwrap();
+}

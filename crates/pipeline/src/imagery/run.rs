@@ -40,6 +40,10 @@ pub fn run_imagery(spec: &JobSpec, progress: &Progress) -> Result<JobReport, Pip
             )
         })
         .collect::<Result<Vec<_>, _>>()?;
+    for s in &sources {
+        s.tiff
+            .check_memory(&spec.budget, rayon::current_num_threads(), JOB_CACHE_BYTES)?;
+    }
     progress.check()?;
 
     let mut footprint = sources[0].footprint;

@@ -174,10 +174,22 @@ fn read_raw(
 ) -> Result<Vec<u8>, RasterError> {
     let what = || format!("chunk {index}");
     let i = index as usize;
-    let (off, len) = match (raw.offsets.get(i), raw.byte_counts.get(i)) {
-        (Some(o), Some(l)) => (*o, *l as usize),
+    let (off, count) = match (raw.offsets.get(i), raw.byte_counts.get(i)) {
+        (Some(o), Some(l)) => (*o, *l),
         _ => return Err(decode_err(t, what(), "chunk index past the offsets table")),
     };
+    // Checked at open too; the file may have shrunk since.
+    if off.checked_add(count).is_none_or(|end| end > t.file_len) {
+        return Err(decode_err(
+            t,
+            what(),
+            format!(
+                "{count} bytes claimed at byte {off}, past the end of the file ({} bytes)",
+                t.file_len
+            ),
+        ));
+    }
+    let len = usize::try_from(count).map_err(|e| decode_err(t, what(), e))?;
     if len > super::geotiff::MAX_PIXELS as usize / 64 + expected * 4 + 4096 {
         return Err(decode_err(
             t,

@@ -72,6 +72,9 @@ fn open_dems(
                 ),
             );
         }
+        raster
+            .tiff
+            .check_memory(&spec.budget, rayon::current_num_threads(), JOB_CACHE_BYTES)?;
         raster.tiff.plausible = Some(plausible_heights(height_factor));
         require_heights(&raster)?;
         dems.push(Dem {
