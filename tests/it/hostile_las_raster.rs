@@ -635,7 +635,14 @@ fn tiff_overviews_and_masks_are_held_to_the_image() {
     let ifd = ifd_at(&b, 2);
     set_long(&mut b, ifd, 322, 1 << 20);
     set_long(&mut b, ifd, 323, 1 << 20);
-    refused(dir.path(), "overview_tile.tif", &b, &imagery, 1, "too big to decode safely (overview IFD 2)");
+    refused(
+        dir.path(),
+        "overview_tile.tif",
+        &b,
+        &imagery,
+        1,
+        "too big to decode safely (overview IFD 2)",
+    );
 
     let mut b = src;
     let ifd = ifd_at(&b, 1);
@@ -698,4 +705,27 @@ fn raster_tiles_are_held_to_the_jobs_memory_budget() {
     assert!(!out.exists());
     spec.budget = tessera_pipeline::Budget::default();
     run_with_threads(&spec, 2).unwrap();
+}
+
+#[test]
+fn a_tiff_that_is_only_a_mask_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    // NewSubfileType 4 and photometric 4: a GDAL transparency mask, alone in the file.
+    let mut b = TiffBuilder::new(8, 8)
+        .tag(254, Val::Long(vec![4]))
+        .tag(258, Val::Short(vec![1]))
+        .tag(259, Val::Short(vec![1]))
+        .tag(262, Val::Short(vec![4]))
+        .tag(277, Val::Short(vec![1]))
+        .tag(278, Val::Long(vec![8]))
+        .georef(4326, true, 10.0, 46.0, 0.01);
+    b.strips.push(vec![0xff; 8]);
+    refused(
+        dir.path(),
+        "mask_only.tif",
+        &b.build(),
+        &["--to", "imagery"],
+        1,
+        "photometric interpretation 4 is not supported",
+    );
 }

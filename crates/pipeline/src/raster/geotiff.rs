@@ -311,15 +311,15 @@ fn check_ifd(ifd: &Ifd, path: &Path, what: &str) -> Result<(), RasterError> {
 
 /// Tiles or strips an IFD's size implies (all planes); they must be indexable by u32.
 fn chunk_count(ifd: &Ifd, path: &Path) -> Result<usize, RasterError> {
-    let across = u64::from(ifd.width.div_ceil(ifd.chunk_w.max(1)));
-    let down = u64::from(ifd.height.div_ceil(ifd.chunk_h.max(1)));
+    let across = u128::from(ifd.width.div_ceil(ifd.chunk_w.max(1)));
+    let down = u128::from(ifd.height.div_ceil(ifd.chunk_h.max(1)));
     let planes = if ifd.planar {
-        u64::from(ifd.samples)
+        u128::from(ifd.samples)
     } else {
         1
     };
     let n = across * down * planes;
-    if n > u64::from(u32::MAX) {
+    if n > u128::from(u32::MAX) {
         return Err(RasterError::Implausible {
             path: path.into(),
             width: u64::from(ifd.width),
@@ -630,6 +630,12 @@ impl GeoTiff {
             {
                 l.mask = Some(masks.swap_remove(pos).2);
             }
+        }
+        if levels.is_empty() {
+            return Err(header_err(
+                path,
+                "the first IFD is a transparency mask, not an image",
+            ));
         }
         levels[1..].sort_by_key(|l| std::cmp::Reverse(l.width));
         d.seek_to_image(0).map_err(|e| header_err(path, e))?;
