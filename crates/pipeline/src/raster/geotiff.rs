@@ -742,3 +742,86 @@ impl GeoTiff {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ifd(width: u32, height: u32, chunk: (u32, u32), samples: u16, bits: u16) -> Ifd {
+        Ifd {
+            width,
+            height,
+            subfile: 0,
+            photometric: 1,
+            samples,
+            bits,
+            format: 1,
+            planar: false,
+            compression: 1,
+            tiled: true,
+            chunk_w: chunk.0,
+            chunk_h: chunk.1,
+            extra: Vec::new(),
+        }
+    }
+
+    fn reason(r: Result<(), RasterError>) -> String {
+        r.map_err(|e| e.to_string()).unwrap_err()
+    }
+
+    #[test]
+    fn ifd_sizes_are_checked_without_wrapping() {
+        let p = Path::new("x.tif");
+        assert!(check_ifd(&ifd(1000, 1000, (256, 256), 3, 8), p, "the image").is_ok());
+        // 2^31 x 2^31 x 64 bands x 2 bytes is 2^69: zero in 64-bit arithmetic.
+        let e = reason(check_ifd(
+            &ifd(16, 16, (1 << 31, 1 << 31), 64, 16),
+            p,
+            "the image",
+        ));
+        assert!(e.contains("too big to decode safely"), "{e}");
+        let e = reason(check_ifd(
+            &ifd(16, 16, (16, 16), 65535, 8),
+            p,
+            "overview IFD 3",
+        ));
+        assert!(e.contains("implausible band count (overview IFD 3)"), "{e}");
+        let e = reason(check_ifd(
+            &ifd(u32::MAX, u32::MAX, (256, 256), 1, 8),
+            p,
+            "x",
+        ));
+        assert!(e.contains("more than the"), "{e}");
+        let e = reason(check_ifd(&ifd(16, 16, (0, 16), 1, 8), p, "the image"));
+        assert!(e.contains("zero tile"), "{e}");
+    }
+
+    #[test]
+    fn chunk_extents_must_lie_in_the_file() {
+        let p = Path::new("x.tif");
+        let raw = |offsets: Vec<u64>, byte_counts: Vec<u64>| RawLayout {
+            offsets,
+            byte_counts,
+            compression: 1,
+            bits: 8,
+        };
+        assert!(check_extents(&raw(vec![8, 108], vec![100, 100]), 2, 208, p).is_ok());
+        // Sparse chunks (no bytes) are nodata, wherever their offset points.
+        assert!(check_extents(&raw(vec![8, 0], vec![100, 0]), 2, 108, p).is_ok());
+        let e = reason(check_extents(&raw(vec![8, 108], vec![100, 101]), 2, 208, p));
+        assert!(e.contains("tile or strip 1 claims bytes 108..209"), "{e}");
+        let e = reason(check_extents(&raw(vec![u64::MAX], vec![2]), 1, 208, p));
+        assert!(e.contains("truncated or corrupt"), "{e}");
+        let e = reason(check_extents(&raw(vec![8], vec![100]), 4, 208, p));
+        assert!(
+            e.contains("lists 1 tile or strip offsets but its size needs 4"),
+            "{e}"
+        );
+        let big = ifd(1 << 20, 1 << 20, (1, 1), 64, 8);
+        assert!(chunk_count(&big, p).is_err());
+        assert_eq!(
+            chunk_count(&ifd(1000, 1000, (256, 256), 3, 8), p).unwrap(),
+            16
+        );
+    }
+}
