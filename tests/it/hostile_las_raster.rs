@@ -196,6 +196,20 @@ fn laz_chunk_tables_claiming_4g_chunks_are_refused() {
         1,
         "the chunk table",
     );
+
+    // A chunk size raised to 2^32 - 2 so that six chunks could hold 4e9 points.
+    let mut b = sample("las/ign/test_semis_2023_0292_6833_LA93_IGN69.laz").unwrap();
+    let z = vlr_payload(&b, "laszip encoded", 22204);
+    put_u32(&mut b, z + 12, u32::MAX - 1);
+    put_u64(&mut b, COUNT_64, 4_000_000_000);
+    refused(
+        dir.path(),
+        "chunk_size.laz",
+        &b,
+        &[],
+        1,
+        "6 chunks of 4294967294 hold more than",
+    );
 }
 
 #[test]

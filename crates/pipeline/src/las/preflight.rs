@@ -414,6 +414,17 @@ fn check_chunks(c: &mut Checker, z: &Laszip, points: u64, point_data: u64) -> Re
     } else {
         chunks.saturating_mul(u64::from(z.chunk_size))
     };
+    // Every fixed-size chunk but the last is full (one empty trailing chunk is tolerated):
+    // fewer points than that means the chunk size or the count was tampered with.
+    let floor = chunks
+        .saturating_sub(2)
+        .saturating_mul(u64::from(z.chunk_size));
+    if !variable && points <= floor && points > 0 {
+        return Err(c.corrupt(format!(
+            "the header promises {points} points but the LAZ chunk table's {chunks} chunks of {} hold more than {floor}",
+            z.chunk_size
+        )));
+    }
     if points > capacity {
         let how = if variable {
             format!("{chunks} chunks")
@@ -596,6 +607,37 @@ mod tests {
         bad[107..111].copy_from_slice(&50_001u32.to_le_bytes());
         let e = check(&p, &bad).unwrap_err();
         assert!(e.contains("at most 50000 (1 chunks of 50000)"), "{e}");
+    }
+
+    #[test]
+    fn fixed_chunks_must_be_full_but_the_last() {
+        let dir = tempfile::tempdir().unwrap();
+        let (p, b) = write(dir.path(), "a.laz", 2500, true);
+        let z = laszip_at(&b);
+        // 1000-point chunks: 3 of them hold 2001..=3000 points.
+        let mut b2 = b.clone();
+        b2[z + 12..z + 16].copy_from_slice(&1000u32.to_le_bytes());
+        std::fs::write(&p, &b2).unwrap();
+        let file_len = b2.len() as u64;
+        let table = le_u64(&b2, le_u32(&b2, 96) as usize) as usize;
+        let chunks = le_u32(&b2, table + 4);
+        assert_eq!(chunks, 1, "one 50000-point chunk was written");
+        assert!(
+            preflight(&p, file_len).is_err(),
+            "2500 points in one 1000-point chunk"
+        );
+        // A chunk size raised far beyond the points: the other chunks would be empty.
+        let (p, b) = write(dir.path(), "b.laz", 120_000, true);
+        let z = laszip_at(&b);
+        let mut bad = b.clone();
+        bad[z + 12..z + 16].copy_from_slice(&10u32.to_le_bytes());
+        let e = check(&p, &bad).unwrap_err();
+        assert!(e.contains("at most 30 (3 chunks of 10)"), "{e}");
+        assert!(check(&p, &b).is_ok());
+        let mut small = b;
+        small[107..111].copy_from_slice(&50_000u32.to_le_bytes());
+        let e = check(&p, &small).unwrap_err();
+        assert!(e.contains("3 chunks of 50000 hold more than 50000"), "{e}");
     }
 
     #[test]
