@@ -8,6 +8,7 @@ mod fixtures;
 mod helpers;
 mod hostile_cli;
 mod hostile_gltf;
+mod hostile_las_raster;
 mod hostile_server;
 mod imagery_route;
 mod las_route;

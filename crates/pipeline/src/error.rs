@@ -78,12 +78,28 @@ pub enum InputError {
 pub enum LasError {
     #[error("{}: not a readable LAS/LAZ file: {reason}. Check that the file is complete and really LAS/LAZ", path.display())]
     Header { path: PathBuf, reason: String },
-    #[error("{}: the header's scale factor for {axis} is {value}; every coordinate would collapse onto the offset. Fix the header (e.g. `las2las` / `pdal translate` with a proper scale)", path.display())]
+    #[error("{}: the header's scale factor for {axis} is {value}; {}. Fix the header (e.g. `las2las` / `pdal translate` with a proper scale)", path.display(), if *value == 0.0 { "every coordinate would collapse onto the offset" } else { "coordinates need a finite, non-zero scale" })]
     BadScale {
         path: PathBuf,
         axis: char,
         value: f64,
     },
+    #[error("{}: the header's offset for {axis} is {value}; coordinates need a finite offset. Fix the header (e.g. `las2las` / `pdal translate` with a proper offset)", path.display())]
+    BadOffset {
+        path: PathBuf,
+        axis: char,
+        value: f64,
+    },
+    #[error("{}: the header's bounds for {axis} are {min}..{max}; they must be finite numbers. Fix the header (e.g. `lasinfo -repair_bb`, or `pdal translate`)", path.display())]
+    BadBounds {
+        path: PathBuf,
+        axis: char,
+        min: f64,
+        max: f64,
+    },
+    /// A count, offset or length in the header or its records that the file contradicts.
+    #[error("{}: {what}. The file is corrupt; re-export or re-download it", path.display())]
+    Corrupt { path: PathBuf, what: String },
     #[error("{}: the header promises {expected} points but the file holds only {found}; the file is truncated. Re-export or re-download it", path.display())]
     Truncated {
         path: PathBuf,
@@ -130,6 +146,9 @@ pub enum RasterError {
     },
     #[error("{}: {reason}", path.display())]
     Unusable { path: PathBuf, reason: String },
+    /// Every pixel is nodata, not finite or implausible: nothing to tile.
+    #[error("{}: no pixel holds a usable value: {detail}. Check the raster's values and its nodata setting (`gdalinfo -stats`), or leave the file out", path.display())]
+    NoData { path: PathBuf, detail: String },
     /// The same failure seen by every worker that needed the chunk.
     #[error(transparent)]
     Shared(std::sync::Arc<RasterError>),
@@ -292,6 +311,7 @@ impl PipelineError {
             PipelineError::Las(_) => "UNREADABLE_FILE",
             PipelineError::Raster(RasterError::NoGeoreference { .. }) => "MISSING_CRS",
             PipelineError::Raster(RasterError::Implausible { .. }) => "LIMIT_EXCEEDED",
+            PipelineError::Raster(RasterError::NoData { .. }) => "EMPTY_DATA",
             PipelineError::Raster(_) => "UNREADABLE_FILE",
             PipelineError::Model(ModelError::Empty { .. }) => "EMPTY_DATA",
             PipelineError::Model(ModelError::NoPlacement { .. }) => "MISSING_CRS",

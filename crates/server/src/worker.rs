@@ -267,7 +267,9 @@ impl WorkerProcess {
         let mut stdin = child.stdin.take();
         if let Some(w) = stdin.as_mut() {
             let line = serde_json::to_string(&order).map_err(|e| e.to_string())?;
-            let _ = w.write_all(line.as_bytes()).and_then(|_| w.write_all(b"\n"));
+            let _ = w
+                .write_all(line.as_bytes())
+                .and_then(|_| w.write_all(b"\n"));
         }
         let (tx, rx) = mpsc::channel::<Message>();
         let stdout = child.stdout.take();
@@ -364,7 +366,11 @@ pub fn worker_main() -> ExitCode {
         std::process::exit(70);
     });
     if order.analyse {
-        let sources = order.task.data_dir.join("sources").join(order.task.id.to_string());
+        let sources = order
+            .task
+            .data_dir
+            .join("sources")
+            .join(order.task.id.to_string());
         let files = crate::util::list_files(&sources);
         let bytes = files
             .iter()

@@ -40,6 +40,10 @@ pub fn run_imagery(spec: &JobSpec, progress: &Progress) -> Result<JobReport, Pip
             )
         })
         .collect::<Result<Vec<_>, _>>()?;
+    for s in &sources {
+        s.tiff
+            .check_memory(&spec.budget, rayon::current_num_threads(), JOB_CACHE_BYTES)?;
+    }
     progress.check()?;
 
     let mut footprint = sources[0].footprint;
@@ -137,6 +141,21 @@ pub fn run_imagery(spec: &JobSpec, progress: &Progress) -> Result<JobReport, Pip
             "empty-levels",
             format!("no tile with data at zoom(s) {empty_levels:?}: the rasters hold only nodata/transparent pixels there"),
         );
+    }
+    for s in &sources {
+        if let Some((level, n)) = s.tiff.implausible_pixels() {
+            let of = match level {
+                0 => "of the full-resolution image".to_string(),
+                l => format!("of overview {l}"),
+            };
+            warnings.push(
+                "infinite-values",
+                format!(
+                    "{}: {n} pixels {of} hold infinite values; they are shown transparent",
+                    s.tiff.path.display()
+                ),
+            );
+        }
     }
     drop(pyramid);
     let bytes_written = Box::new(sink).commit()?;

@@ -128,9 +128,17 @@ impl ImagerySource {
 
     /// Sampled values + alpha → premultiplied RGBA (colour 0–255 × alpha).
     pub fn to_rgba(&self, px: &[f32; 5]) -> [f32; 4] {
-        let map = |v: f32| match self.scale {
-            Some((lo, gain)) => ((v - lo) * gain).clamp(0.0, 255.0),
-            None => v.clamp(0.0, 255.0),
+        // NaN (from sums of huge values of opposite sign) would survive `clamp`.
+        let map = |v: f32| {
+            let m = match self.scale {
+                Some((lo, gain)) => (v - lo) * gain,
+                None => v,
+            };
+            if m.is_nan() {
+                0.0
+            } else {
+                m.clamp(0.0, 255.0)
+            }
         };
         let a = px[4];
         let (r, g, b) = if self.gray {

@@ -2,6 +2,7 @@
 //! callable from many rayon workers at once (each opens its own reader).
 
 mod crs;
+mod preflight;
 mod read;
 
 pub use crs::declared_crs;

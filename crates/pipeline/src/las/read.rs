@@ -1,6 +1,7 @@
 //! Inspecting a LAS/LAZ file and reading ranges of its points as columns.
 
 use super::crs::declared_crs;
+use super::preflight::{preflight, Layout};
 use crate::error::LasError;
 use las::{LazParallelism, PointData, PointDataBuilder, Reader, ReaderOptions};
 use std::fs::File;
@@ -32,18 +33,35 @@ pub struct LasSource {
     pub laz_chunk_points: Option<u64>,
 }
 
-fn open(path: &Path) -> Result<Reader, LasError> {
-    let file = File::open(path).map_err(|e| LasError::Header {
+fn io_err(path: &Path, e: std::io::Error) -> LasError {
+    LasError::Header {
         path: path.into(),
         reason: e.to_string(),
-    })?;
+    }
+}
+
+/// Open a reader after [`preflight`] has checked every count and length the `las`/`laz`
+/// crates would size allocations by.
+fn open(path: &Path) -> Result<(Reader, Layout), LasError> {
+    let file_len = std::fs::metadata(path).map_err(|e| io_err(path, e))?.len();
+    let layout = preflight(path, file_len)?;
+    let file = File::open(path).map_err(|e| io_err(path, e))?;
     let opts = ReaderOptions::default().with_laz_parallelism(LazParallelism::No);
-    // Damaged headers can make a decoder panic; treat that as bad input, never a crash.
+    // The preflight refuses what is known to make a decoder panic; this stays as a last
+    // line so an unknown case is still bad input, never a crash.
     let opened = catch_unwind(AssertUnwindSafe(|| {
         Reader::with_options(BufReader::with_capacity(1 << 20, file), opts)
     }));
     match opened {
-        Ok(Ok(r)) => Ok(r),
+        Ok(Ok(r)) if r.header().number_of_points() == layout.points => Ok((r, layout)),
+        Ok(Ok(r)) => Err(LasError::Header {
+            path: path.into(),
+            reason: format!(
+                "the point count changed while the file was read ({} then {})",
+                layout.points,
+                r.header().number_of_points()
+            ),
+        }),
         Ok(Err(e)) => Err(LasError::Header {
             path: path.into(),
             reason: e.to_string(),
@@ -55,48 +73,53 @@ fn open(path: &Path) -> Result<Reader, LasError> {
     }
 }
 
-/// Read the header and the first points; check what can be checked cheaply.
-pub fn inspect(path: &Path) -> Result<LasSource, LasError> {
-    let file_len = std::fs::metadata(path)
-        .map_err(|e| LasError::Header {
-            path: path.into(),
-            reason: e.to_string(),
-        })?
-        .len();
-    let mut reader = open(path)?;
-    let header = reader.header().clone();
+/// Scale and offset must be finite (and the scale non-zero), the bounds finite.
+fn check_transforms(path: &Path, header: &las::Header) -> Result<(), LasError> {
     let t = header.transforms();
-    for (axis, tr) in [('x', t.x), ('y', t.y), ('z', t.z)] {
-        if tr.scale == 0.0 || !tr.scale.is_finite() || !tr.offset.is_finite() {
+    let b = header.bounds();
+    let axes = [
+        ('x', t.x, b.min.x, b.max.x),
+        ('y', t.y, b.min.y, b.max.y),
+        ('z', t.z, b.min.z, b.max.z),
+    ];
+    for (axis, tr, min, max) in axes {
+        if tr.scale == 0.0 || !tr.scale.is_finite() {
             return Err(LasError::BadScale {
                 path: path.into(),
                 axis,
                 value: tr.scale,
             });
         }
+        if !tr.offset.is_finite() {
+            return Err(LasError::BadOffset {
+                path: path.into(),
+                axis,
+                value: tr.offset,
+            });
+        }
+        if !min.is_finite() || !max.is_finite() {
+            return Err(LasError::BadBounds {
+                path: path.into(),
+                axis,
+                min,
+                max,
+            });
+        }
     }
-    let points = header.number_of_points();
+    Ok(())
+}
+
+/// Read the header and the first points; check what can be checked cheaply.
+pub fn inspect(path: &Path) -> Result<LasSource, LasError> {
+    let (mut reader, layout) = open(path)?;
+    let header = reader.header().clone();
+    check_transforms(path, &header)?;
+    let points = layout.points;
     if points == 0 {
         return Err(LasError::Empty { path: path.into() });
     }
     let format = header.point_format();
     let compressed = format.is_compressed;
-    if !compressed {
-        let raw = header.clone().into_raw().map_err(|e| LasError::Header {
-            path: path.into(),
-            reason: e.to_string(),
-        })?;
-        let record = u64::from(format.len());
-        let end = u64::from(raw.offset_to_point_data) + points.saturating_mul(record);
-        if end > file_len {
-            let room = file_len.saturating_sub(u64::from(raw.offset_to_point_data));
-            return Err(LasError::Truncated {
-                path: path.into(),
-                expected: points,
-                found: room / record.max(1),
-            });
-        }
-    }
     let laz_chunk_points = if compressed {
         header
             .laz_vlr()
@@ -194,7 +217,7 @@ pub struct RangeReader<'a> {
 
 impl LasSource {
     pub fn open_range(&self, range: Range<u64>) -> Result<RangeReader<'_>, LasError> {
-        let mut reader = open(&self.path)?;
+        let (mut reader, _) = open(&self.path)?;
         if range.start > 0 {
             let start = range.start;
             catch_unwind(AssertUnwindSafe(|| reader.seek(start)))

@@ -198,22 +198,28 @@ pub fn place(inputs: &PreparedInputs) -> Result<(EnuFrame, Cube, [f64; 4]), Pipe
     Ok((frame, cube, extent))
 }
 
+/// Most work units one input is cut into: a header count far beyond what any file holds
+/// must not become a plan of billions of units (the read itself then fails on the data).
+const MAX_UNITS_PER_INPUT: u64 = 1 << 16;
+
 /// Cut each input into point ranges: LAZ ranges start on chunk boundaries so a seek
 /// lands without decoding; files with variable-size chunks are read whole.
 pub fn work_plan(sources: &[LasSource]) -> WorkPlan {
     let threads = rayon::current_num_threads() as u64;
     let mut units = Vec::new();
     for (i, s) in sources.iter().enumerate() {
-        let mut size = (s.points / (threads * 4)).clamp(262_144, 4_194_304);
+        let mut size = (s.points / threads.saturating_mul(4).max(1))
+            .clamp(262_144, 4_194_304)
+            .max(s.points.div_ceil(MAX_UNITS_PER_INPUT));
         if s.compressed {
             size = match s.laz_chunk_points {
-                Some(c) => size.div_ceil(c) * c,
+                Some(c) => size.div_ceil(c).saturating_mul(c),
                 None => s.points,
             };
         }
         let mut start = 0;
         while start < s.points {
-            let end = (start + size).min(s.points);
+            let end = start.saturating_add(size).min(s.points);
             units.push(WorkUnit {
                 input: i,
                 part: start..end,
@@ -340,7 +346,11 @@ pub struct TileJob<'a> {
 
 /// Read, spill and tile everything; write every tile and `tileset.json` to the sink.
 pub fn tile(job: TileJob) -> Result<TilingResult, PipelineError> {
-    let total: u64 = job.inputs.sources.iter().map(|s| s.points).sum();
+    let total = job
+        .inputs
+        .sources
+        .iter()
+        .fold(0u64, |t, s| t.saturating_add(s.points));
     let budget = job
         .spec
         .tiling

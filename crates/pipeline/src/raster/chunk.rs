@@ -174,10 +174,22 @@ fn read_raw(
 ) -> Result<Vec<u8>, RasterError> {
     let what = || format!("chunk {index}");
     let i = index as usize;
-    let (off, len) = match (raw.offsets.get(i), raw.byte_counts.get(i)) {
-        (Some(o), Some(l)) => (*o, *l as usize),
+    let (off, count) = match (raw.offsets.get(i), raw.byte_counts.get(i)) {
+        (Some(o), Some(l)) => (*o, *l),
         _ => return Err(decode_err(t, what(), "chunk index past the offsets table")),
     };
+    // Checked at open too; the file may have shrunk since.
+    if off.checked_add(count).is_none_or(|end| end > t.file_len) {
+        return Err(decode_err(
+            t,
+            what(),
+            format!(
+                "{count} bytes claimed at byte {off}, past the end of the file ({} bytes)",
+                t.file_len
+            ),
+        ));
+    }
+    let len = usize::try_from(count).map_err(|e| decode_err(t, what(), e))?;
     if len > super::geotiff::MAX_PIXELS as usize / 64 + expected * 4 + 4096 {
         return Err(decode_err(
             t,
@@ -300,7 +312,16 @@ pub fn decode(t: &GeoTiff, level: usize, index: u32) -> Result<Chunk, RasterErro
     let mut alpha = vec![255u8; n];
     let values = match samples {
         Samples::U8(raw) => Samples::U8(bytes_to_values(t, raw, n, bands, &mut alpha)),
-        Samples::F32(raw) => Samples::F32(floats_to_values(t, &raw, n, bands, &mut alpha)),
+        Samples::F32(raw) => {
+            let (values, implausible) = floats_to_values(t, &raw, n, bands, &mut alpha);
+            if implausible > 0 {
+                t.implausible
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert((level, index), implausible);
+            }
+            Samples::F32(values)
+        }
     };
     if let Some(m) = &l.mask {
         if m.chunk_w == l.chunk_w && m.chunk_h == l.chunk_h && m.across == l.across {
@@ -387,14 +408,18 @@ fn bytes_to_values(t: &GeoTiff, raw: Vec<u8>, n: usize, bands: usize, alpha: &mu
 }
 
 /// Other samples → float values, alpha split off (16-bit alpha scaled), nodata and NaN
-/// made transparent.
+/// made transparent; so are infinite values and those outside `t.plausible`, which are
+/// counted (the second result).
 fn floats_to_values(
     t: &GeoTiff,
     raw: &[f32],
     n: usize,
     bands: usize,
     alpha: &mut [u8],
-) -> Vec<f32> {
+) -> (Vec<f32>, u64) {
+    let implausible =
+        |v: &f32| v.is_infinite() || t.plausible.is_some_and(|(lo, hi)| *v < lo || *v > hi);
+    let mut set_aside = 0u64;
     let stored = usize::from(t.samples);
     let mut values = Vec::with_capacity(n * bands);
     for (i, px) in raw.chunks_exact(stored).take(n).enumerate() {
@@ -419,9 +444,12 @@ fn floats_to_values(
         };
         if nodata || vals.iter().any(|v| v.is_nan()) {
             alpha[i] = 0;
+        } else if vals.iter().any(implausible) {
+            alpha[i] = 0;
+            set_aside += 1;
         }
     }
-    values
+    (values, set_aside)
 }
 
 #[cfg(test)]

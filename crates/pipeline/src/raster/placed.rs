@@ -55,6 +55,12 @@ impl PlacedRaster {
         input_crs: Option<&CrsSpec>,
     ) -> Result<PlacedRaster, PipelineError> {
         let tiff = GeoTiff::open(path)?;
+        // The machine's budget here; the routes check again against the job's.
+        tiff.check_memory(
+            &crate::refs::Budget::default(),
+            rayon::current_num_threads(),
+            super::JOB_CACHE_BYTES,
+        )?;
         let (crs, crs_source) = match (input_crs, &tiff.crs) {
             (Some(c), _) => (c.clone(), "--input-crs"),
             (None, Some(c)) => (c.clone(), "GeoTIFF keys"),

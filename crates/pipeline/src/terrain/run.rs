@@ -10,7 +10,7 @@ use crate::error::{OutputError, PipelineError, RasterError};
 use crate::imagery::{render, ImagerySource, Resampling};
 use crate::job::JobSpec;
 use crate::progress::Progress;
-use crate::raster::{ChunkCache, PlacedRaster, JOB_CACHE_BYTES};
+use crate::raster::{read_window, ChunkCache, PlacedRaster, WindowRequest, JOB_CACHE_BYTES};
 use crate::report::{InputSummary, JobReport, Warnings};
 use crate::sink::{DirectorySink, TileSink};
 use flate2::write::GzEncoder;
@@ -46,7 +46,7 @@ fn open_dems(
 ) -> Result<Vec<Dem>, PipelineError> {
     let mut dems = Vec::new();
     for (i, f) in files.iter().enumerate() {
-        let raster = PlacedRaster::open(i as u32, f, SCHEME, spec.input_crs.as_ref())?;
+        let mut raster = PlacedRaster::open(i as u32, f, SCHEME, spec.input_crs.as_ref())?;
         if raster.tiff.value_bands() != 1 {
             return Err(RasterError::Unsupported {
                 path: f.clone(),
@@ -72,12 +72,113 @@ fn open_dems(
                 ),
             );
         }
+        raster
+            .tiff
+            .check_memory(&spec.budget, rayon::current_num_threads(), JOB_CACHE_BYTES)?;
+        raster.tiff.plausible = Some(plausible_heights(height_factor));
+        require_heights(&raster)?;
         dems.push(Dem {
             raster,
             height_factor,
         });
     }
     Ok(dems)
+}
+
+/// Heights further from sea level than this (metres) are not of the Earth: the deepest
+/// trench and the highest summit are about 11 km away, the Kármán line at 100 km.
+const MAX_ABS_HEIGHT_M: f64 = 100_000.0;
+
+/// The stored values (file units) that are plausible heights.
+fn plausible_heights(height_factor: f64) -> (f32, f32) {
+    let unit = height_factor.abs();
+    let unit = if unit.is_finite() && unit > 0.0 {
+        unit
+    } else {
+        1.0
+    };
+    let max = (MAX_ABS_HEIGHT_M / unit) as f32;
+    (-max, max)
+}
+
+/// "of the full-resolution image" or "of overview 2".
+fn level_name(level: usize) -> String {
+    match level {
+        0 => "of the full-resolution image".into(),
+        l => format!("of overview {l}"),
+    }
+}
+
+/// Whether some pixel of `level` holds a usable height, read reduced to about a million
+/// window pixels (every chunk of the level is decoded once, through a cache of its own so
+/// the job's chunk counts stay those of the tiling).
+fn level_has_heights(raster: &PlacedRaster, level: usize) -> Result<bool, PipelineError> {
+    let cache = ChunkCache::new(64 << 20);
+    let l = &raster.tiff.levels[level];
+    let px = u64::from(l.width) * u64::from(l.height);
+    let factor = ((px as f64 / 1.0e6).sqrt().ceil() as u32).max(1);
+    let win = read_window(
+        &cache,
+        raster.id,
+        &raster.tiff,
+        WindowRequest {
+            level,
+            x0: 0,
+            y0: 0,
+            width: l.width.div_ceil(factor) as usize,
+            height: l.height.div_ceil(factor) as usize,
+            factor,
+        },
+    )?;
+    Ok(win.alpha.iter().any(|a| *a > 0.0))
+}
+
+/// Refuse a DEM without a single usable height: the coarsest level is read first (an
+/// overview pixel has data when the pixels it stands for have), the full resolution
+/// only when that finds none.
+fn require_heights(raster: &PlacedRaster) -> Result<(), PipelineError> {
+    let coarsest = raster.tiff.levels.len() - 1;
+    if level_has_heights(raster, coarsest)? || (coarsest > 0 && level_has_heights(raster, 0)?) {
+        return Ok(());
+    }
+    let nodata = raster
+        .tiff
+        .nodata
+        .map(|v| format!(" (nodata {v})"))
+        .unwrap_or_default();
+    let set_aside = match raster.tiff.implausible_pixels() {
+        Some((level, n)) => format!(
+            "; {n} pixels {} hold heights that are infinite or beyond ±{} km",
+            level_name(level),
+            MAX_ABS_HEIGHT_M / 1000.0
+        ),
+        None => String::new(),
+    };
+    Err(RasterError::NoData {
+        path: raster.tiff.path.clone(),
+        detail: format!(
+            "every pixel of the DEM is nodata{nodata}, NaN, infinite or a height beyond ±{} km{set_aside}",
+            MAX_ABS_HEIGHT_M / 1000.0
+        ),
+    }
+    .into())
+}
+
+/// A counted warning for each DEM whose decoded chunks held implausible heights.
+fn warn_implausible(dems: &[Dem], warnings: &Warnings) {
+    for d in dems {
+        if let Some((level, n)) = d.raster.tiff.implausible_pixels() {
+            warnings.push(
+                "implausible-heights",
+                format!(
+                    "{}: {n} pixels {} hold heights that are infinite or beyond ±{} km; they were treated as nodata",
+                    d.raster.tiff.path.display(),
+                    level_name(level),
+                    MAX_ABS_HEIGHT_M / 1000.0
+                ),
+            );
+        }
+    }
 }
 
 pub fn run_terrain(spec: &JobSpec, progress: &Progress) -> Result<JobReport, PipelineError> {
@@ -193,6 +294,7 @@ pub fn run_terrain(spec: &JobSpec, progress: &Progress) -> Result<JobReport, Pip
             Ok(())
         })?;
     progress.enter(Stage::Commit);
+    warn_implausible(&dems, &warnings);
     let holes = missing.load(Ordering::Relaxed);
     if holes > 0 {
         warnings.push(
@@ -390,4 +492,21 @@ fn child_metadata(id: QuadTileId, ranges: &[(u32, u32, u32, u32)], max_zoom: u8)
         ny - 1 - cy1,
         ny - 1 - cy0
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plausible_heights_follow_the_vertical_unit() {
+        assert_eq!(plausible_heights(1.0), (-100_000.0, 100_000.0));
+        let (lo, hi) = plausible_heights(0.3048);
+        assert!((hi - 328_084.0).abs() < 1.0 && lo == -hi);
+        // A unit PROJ could not give is taken as metres.
+        assert_eq!(plausible_heights(f64::NAN), (-100_000.0, 100_000.0));
+        assert_eq!(plausible_heights(0.0), (-100_000.0, 100_000.0));
+        assert_eq!(level_name(0), "of the full-resolution image");
+        assert_eq!(level_name(2), "of overview 2");
+    }
 }
