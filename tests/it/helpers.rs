@@ -342,7 +342,10 @@ pub fn assert_refused(c: &Capped, code: i32, file: Option<&Path>, needle: &str) 
     );
     assert_eq!(c.code, Some(code), "{what}");
     assert!(c.elapsed < HOSTILE_TIME, "too slow: {what}");
-    assert!(c.peak_rss_bytes < HOSTILE_RSS_BYTES, "too much memory: {what}");
+    assert!(
+        c.peak_rss_bytes < HOSTILE_RSS_BYTES,
+        "too much memory: {what}"
+    );
     for bad in ["panicked", "RUST_BACKTRACE", "internal error"] {
         assert!(!c.stderr.contains(bad), "`{bad}` in the message: {what}");
     }
