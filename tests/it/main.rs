@@ -5,6 +5,7 @@ mod bad_input;
 mod citygml_reader;
 mod citygml_route;
 mod helpers;
+mod hostile_citygml;
 mod imagery_route;
 mod las_route;
 mod model_route;

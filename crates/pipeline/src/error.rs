@@ -167,6 +167,15 @@ pub enum ModelError {
     NoPlacement { path: PathBuf },
 }
 
+/// ", inside N open element(s)" when there are any.
+fn inside_elements(open: usize) -> String {
+    if open == 0 {
+        String::new()
+    } else {
+        format!(", inside {open} open element(s)")
+    }
+}
+
 /// CityGML documents and the zips they come in.
 #[derive(Debug, thiserror::Error)]
 pub enum CityGmlError {
@@ -189,7 +198,7 @@ pub enum CityGmlError {
     #[error("{}: no city object with geometry{detail}", path.display())]
     Empty { path: PathBuf, detail: String },
     /// The input ended inside an element.
-    #[error("{}: the document ends early at byte {position}, inside {open} open element(s): the file is truncated. Re-export or re-download it", path.display())]
+    #[error("{}: the document ends early at byte {position}{}: the file is truncated. Re-export or re-download it", path.display(), inside_elements(*open))]
     Truncated {
         path: PathBuf,
         position: u64,

@@ -20,7 +20,7 @@ use super::reader::{
     local_str, read_city_objects_limited, AttrValue, CityObject, Polygon, ReadError, ReadLimits,
     ReadStats, XmlEvents,
 };
-use super::source::{Location, RefIssue};
+use super::source::{Location, RefIssue, TextEncoding};
 use super::triangulate::triangulate;
 use crate::error::{CityGmlError, CrsError, PipelineError};
 use crate::refs::RefRoot;
@@ -180,26 +180,51 @@ fn contains(mut r: impl Read, needle: &[u8]) -> std::io::Result<bool> {
 }
 
 /// A reader error as the error of the document at `loc` (a zip that cannot be read
-/// is the archive's fault, named as such).
+/// is the archive's fault, named as such: malformed XML in a zip entry is first checked
+/// against the entry's CRC).
 fn read_error(loc: &Location, e: ReadError) -> PipelineError {
     let path = loc.display();
+    if let (Location::Zip { zip, .. }, ReadError::Xml { .. } | ReadError::Truncated { .. }) =
+        (loc, &e)
+    {
+        if let Err(reason) = loc.check_entry() {
+            return CityGmlError::Archive {
+                path: zip.path.clone(),
+                reason,
+            }
+            .into();
+        }
+    }
+    // Positions count the UTF-8 text the reader saw; the end of a UTF-16 file is its size.
+    let utf16 = matches!(loc.encoding(), TextEncoding::Utf16 { .. });
+    let as_utf8 = |s: String| {
+        if utf16 {
+            format!("{s} (a position in the file's text as UTF-8; the file is UTF-16)")
+        } else {
+            s
+        }
+    };
     match e {
         ReadError::Xml { position, reason } => CityGmlError::Xml {
             path,
             position,
-            reason,
+            reason: as_utf8(reason),
         },
         ReadError::Dtd => CityGmlError::Dtd { path },
         ReadError::NotCityGml => CityGmlError::NotCityGml { path },
         ReadError::Truncated { position, open } => CityGmlError::Truncated {
             path,
-            position,
+            position: if utf16 {
+                loc.size().unwrap_or(position)
+            } else {
+                position
+            },
             open,
         },
         ReadError::Limit { position, what } => CityGmlError::Limit {
             path,
             position,
-            what,
+            what: as_utf8(what),
         },
         ReadError::Io { position, reason } => match loc {
             Location::Zip { zip, .. } => CityGmlError::Archive {

@@ -335,6 +335,21 @@ impl Location {
         })
     }
 
+    /// How the content encodes its text (see [`text_encoding`]).
+    pub fn encoding(&self) -> TextEncoding {
+        text_encoding(&head_of(self))
+    }
+
+    /// For a zip entry: `Err` with the reason when its data cannot be read whole (it
+    /// does not inflate, ends early, or fails its CRC). Files are always fine here.
+    pub fn check_entry(&self) -> Result<(), String> {
+        if let Location::Zip { .. } = self {
+            let mut r = self.open().map_err(|e| e.to_string())?;
+            std::io::copy(&mut r, &mut std::io::sink()).map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
     /// The whole content (images, codelists), at most `max_bytes` (and at most
     /// [`MAX_RESOURCE_BYTES`]); a file must be a regular file.
     pub fn read_all(&self, max_bytes: u64) -> Result<Vec<u8>, String> {
