@@ -204,13 +204,10 @@ pub enum CityGmlError {
         position: u64,
         open: usize,
     },
-    /// A size no CityGML document needs (a token, the nesting, one object's vertices).
-    #[error("{}: {what} at byte {position}, more than a CityGML document needs. The file is corrupt or not CityGML (check it with `xmllint --noout`); an object that really is this large must be split", path.display())]
-    Limit {
-        path: PathBuf,
-        position: u64,
-        what: String,
-    },
+    /// A size no CityGML document needs (a token, the nesting, one object's vertices, the
+    /// number of CRSs), with where it was met.
+    #[error("{}: {what}, more than a CityGML document needs. The file is corrupt or not CityGML (check it with `xmllint --noout`); an object that really is this large must be split", path.display())]
+    Limit { path: PathBuf, what: String },
     /// The bytes of a plain file could not be read while parsing.
     #[error("{}: cannot read the document at byte {position}: {reason}. Check the disk and the file", path.display())]
     Read {

@@ -156,6 +156,13 @@ const MAX_CODELIST_BYTES: u64 = 32 << 20;
 /// eastings are about 6 × 10⁷ m); larger values are garbage that a projection may still
 /// fold back onto the globe.
 const MAX_COORDINATE: f64 = 1e8;
+/// Vertices one polygon may have (its rings together) to be triangulated: ear cutting
+/// takes time quadratic in them for the worst shapes (32,768 take under a second;
+/// real polygons have at most a few thousand). Larger ones are dropped and counted.
+pub const MAX_POLYGON_VERTICES: usize = 1 << 15;
+/// Different srsNames one document may use (real ones use one or two); each costs a set
+/// of PROJ objects per thread.
+const MAX_CRS_PER_DOCUMENT: usize = 16;
 
 /// Whether the stream holds `needle` anywhere (a cheap scan before a second parse).
 fn contains(mut r: impl Read, needle: &[u8]) -> std::io::Result<bool> {
@@ -223,8 +230,7 @@ fn read_error(loc: &Location, e: ReadError) -> PipelineError {
         },
         ReadError::Limit { position, what } => CityGmlError::Limit {
             path,
-            position,
-            what: as_utf8(what),
+            what: as_utf8(format!("{what} at byte {position}")),
         },
         ReadError::Io { position, reason } => match loc {
             Location::Zip { zip, .. } => CityGmlError::Archive {
@@ -313,6 +319,9 @@ struct DocContext<'a> {
     loc: &'a Location,
     /// Where files the document refers to may be read.
     refs: &'a RefRoot,
+    /// codeSpace as written → where it leads (thousands of attributes name the same few
+    /// codelists; each is resolved on disk once).
+    code_refs: Mutex<HashMap<String, Result<Location, RefIssue>>>,
     path: PathBuf,
     theme: Option<Theme>,
     /// Texture index → image location when the image exists.
@@ -343,6 +352,8 @@ struct ChunkOut {
     degenerate: u64,
     texture_mismatch: u64,
     unresolved_refs: u64,
+    /// Polygons dropped for more than [`MAX_POLYGON_VERTICES`].
+    oversized: u64,
     /// Polygons dropped for coordinates far off the Earth, and the first of them.
     far_off: u64,
     first_far_off: Option<String>,
@@ -366,6 +377,7 @@ impl ChunkOut {
         self.texture_mismatch += c.texture_mismatch;
         self.unresolved_refs += c.unresolved_refs;
         self.far_off += c.far_off;
+        self.oversized += c.oversized;
         self.codelists_refused += c.codelists_refused;
         if self.first_far_off.is_none() {
             self.first_far_off = c.first_far_off.take();
@@ -378,7 +390,14 @@ impl ChunkOut {
 
 fn resolve_codes(o: &mut CityObject, ctx: &DocContext, out: &mut ChunkOut) {
     for (i, space) in std::mem::take(&mut o.code_spaces) {
-        let loc = match ctx.loc.resolve_ref(&space, ctx.refs) {
+        let resolved = {
+            let mut cache = ctx.code_refs.lock().unwrap_or_else(|p| p.into_inner());
+            cache
+                .entry(space)
+                .or_insert_with_key(|space| ctx.loc.resolve_ref(space, ctx.refs))
+                .clone()
+        };
+        let loc = match resolved {
             Ok(l) => l,
             Err(RefIssue::Missing) => continue,
             Err(RefIssue::Refused(why)) => {
@@ -485,6 +504,10 @@ fn placed_polygons(
     let mut polygons = Vec::new();
     for p in std::mem::take(&mut o.polygons) {
         if p.lod.is_some() && p.lod != chosen {
+            continue;
+        }
+        if p.vertex_count() > MAX_POLYGON_VERTICES {
+            out.oversized += 1;
             continue;
         }
         match absurd_coordinate(&p) {
@@ -806,6 +829,7 @@ pub fn convert_document_with(
     let ctx = DocContext {
         loc,
         refs,
+        code_refs: Mutex::new(HashMap::new()),
         path: path.clone(),
         theme,
         images,
@@ -845,12 +869,19 @@ pub fn convert_document_with(
 
 /// The warnings about what converting the document went past.
 fn report_chunks(path: &Path, out: &DocResult, total: &ChunkOut, warnings: &Warnings) {
-    let degenerate = total.degenerate + out.stats.degenerate_rings + total.far_off;
+    let degenerate =
+        total.degenerate + out.stats.degenerate_rings + total.far_off + total.oversized;
     if degenerate > 0 {
-        let far_off = match &total.first_far_off {
+        let mut far_off = match &total.first_far_off {
             Some(first) => format!(" ({} not on the Earth, first: {first})", total.far_off),
             None => String::new(),
         };
+        if total.oversized > 0 {
+            far_off.push_str(&format!(
+                " ({} with more than {MAX_POLYGON_VERTICES} vertices)",
+                total.oversized
+            ));
+        }
         warnings.push(
             "degenerate-polygons",
             format!(
@@ -949,6 +980,19 @@ fn read_and_convert(
                 .flatten();
             let plan = match plans.get(&key) {
                 Some(p) => p.clone(),
+                None if plans.len() >= MAX_CRS_PER_DOCUMENT => {
+                    failure = Some(
+                        CityGmlError::Limit {
+                            path: path.clone(),
+                            what: format!(
+                                "more than {MAX_CRS_PER_DOCUMENT} different srsNames (object {})",
+                                o.gml_id
+                            ),
+                        }
+                        .into(),
+                    );
+                    return false;
+                }
                 None => {
                     let made = make_plan(&o, key.as_deref(), opts, path, warnings);
                     match made {
@@ -1189,6 +1233,56 @@ mod tests {
             w.iter()
                 .any(|m| m.contains("1 codeSpace reference(s) not read") && m.contains("outside")),
             "{w:?}"
+        );
+    }
+
+    #[test]
+    fn polygons_too_large_to_triangulate_are_dropped_and_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let n = MAX_POLYGON_VERTICES + 1;
+        let big: String = (0..=n)
+            .map(|k| {
+                let a = std::f64::consts::TAU * (k % n) as f64 / n as f64;
+                format!(
+                    "{:.3} {:.3} 100 ",
+                    458877.0 + 50.0 * a.cos(),
+                    5438353.0 + 50.0 * a.sin()
+                )
+            })
+            .collect();
+        let (r, w) = convert(dir.path(), &document(&[GOOD, &big], ""));
+        assert_eq!(r.unwrap().triangles, 1);
+        assert!(
+            w.iter()
+                .any(|m| m.contains("(1 with more than 32768 vertices)")),
+            "{w:?}"
+        );
+    }
+
+    #[test]
+    fn documents_with_many_crss_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let codes = (25828..=25838).chain(32628..=32633);
+        let members: String = codes
+            .map(|c| {
+                document(&[GOOD], "")
+                    .split("<core:cityObjectMember>")
+                    .nth(1)
+                    .unwrap()
+                    .split("</core:cityObjectMember>")
+                    .next()
+                    .unwrap()
+                    .replace("EPSG:25832", &format!("EPSG:{c}"))
+                    .replace("\"B1\"", &format!("\"B{c}\""))
+            })
+            .map(|m| format!("<core:cityObjectMember>{m}</core:cityObjectMember>"))
+            .collect();
+        let (r, _) = convert(dir.path(), &format!("{HEAD}{members}</core:CityModel>"));
+        let e = r.unwrap_err();
+        assert_eq!(e.code(), "LIMIT_EXCEEDED");
+        assert!(
+            e.to_string().contains("more than 16 different srsNames"),
+            "{e}"
         );
     }
 }

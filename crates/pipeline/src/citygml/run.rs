@@ -157,6 +157,10 @@ fn clamp(
                 return Ok(Some(None));
             };
             let d = ground - h;
+            // A terrain without a usable height there leaves the object as it is.
+            if !d.is_finite() {
+                return Ok(Some(None));
+            }
             let (lo, la) = (lon.to_radians(), lat.to_radians());
             let up = [la.cos() * lo.cos(), la.cos() * lo.sin(), la.sin()];
             Ok(Some(Some([up[0] * d, up[1] * d, up[2] * d])))
