@@ -634,3 +634,47 @@ fn sizes_no_document_needs_are_refused() {
         assert!(out.join("tileset.json").exists());
     }
 }
+
+/// A ring shaped like a comb (the slowest shape for ear cutting) of about `n` points
+/// around the Lyon house, as a posList text.
+fn comb(n: usize) -> String {
+    let (x0, y0) = (1842600.0, 5174639.0);
+    let teeth = n / 2 - 1;
+    let mut pts = Vec::with_capacity(n + 1);
+    for k in 0..teeth {
+        let x = x0 + k as f64 * 0.001;
+        pts.push((x, y0));
+        pts.push((x + 0.0005, y0 + 10.0));
+    }
+    pts.push((x0 + teeth as f64 * 0.001, y0 - 1.0));
+    pts.push((x0, y0 - 1.0));
+    pts.push(pts[0]);
+    pts.iter()
+        .map(|(x, y)| format!("{x:.4} {y:.3} 171.3 "))
+        .collect()
+}
+
+#[test]
+fn polygons_too_large_to_triangulate_are_dropped() {
+    let Some(s) = samples() else { return };
+    let t = tempfile::tempdir().unwrap();
+    let lyon = text(&s.join("citygml/lyon").join(LYON_GML));
+    let at = lyon.find("<gml:posList>").unwrap() + "<gml:posList>".len();
+    let end = at + lyon[at..].find("</gml:posList>").unwrap();
+    let crs = ["--input-crs", "EPSG:3946"];
+    for (name, points, dropped) in [("at-limit.gml", 32_000, false), ("over.gml", 200_000, true)] {
+        let doc = format!("{}{}{}", &lyon[..at], comb(points), &lyon[end..]);
+        let p = t.path().join(name);
+        std::fs::write(&p, &doc).unwrap();
+        let out = t.path().join(format!("out-{name}"));
+        let c = convert(&p, &out, &crs);
+        assert_converted(&c);
+        assert_eq!(
+            c.stderr.contains("(1 with more than 32768 vertices)"),
+            dropped,
+            "{name}: {}",
+            c.stderr
+        );
+        assert_eq!(text(&p), doc);
+    }
+}
