@@ -6,6 +6,7 @@ mod citygml_reader;
 mod citygml_route;
 mod fixtures;
 mod helpers;
+mod hostile_citygml;
 mod hostile_cli;
 mod hostile_gltf;
 mod hostile_las_raster;

@@ -202,6 +202,15 @@ pub enum ModelError {
     NoPlacement { path: PathBuf },
 }
 
+/// ", inside N open element(s)" when there are any.
+fn inside_elements(open: usize) -> String {
+    if open == 0 {
+        String::new()
+    } else {
+        format!(", inside {open} open element(s)")
+    }
+}
+
 /// CityGML documents and the zips they come in.
 #[derive(Debug, thiserror::Error)]
 pub enum CityGmlError {
@@ -223,6 +232,24 @@ pub enum CityGmlError {
     Archive { path: PathBuf, reason: String },
     #[error("{}: no city object with geometry{detail}", path.display())]
     Empty { path: PathBuf, detail: String },
+    /// The input ended inside an element.
+    #[error("{}: the document ends early at byte {position}{}: the file is truncated. Re-export or re-download it", path.display(), inside_elements(*open))]
+    Truncated {
+        path: PathBuf,
+        position: u64,
+        open: usize,
+    },
+    /// A size no CityGML document needs (a token, the nesting, one object's vertices, the
+    /// number of CRSs), with where it was met.
+    #[error("{}: {what}, more than a CityGML document needs. The file is corrupt or not CityGML (check it with `xmllint --noout`); an object that really is this large must be split", path.display())]
+    Limit { path: PathBuf, what: String },
+    /// The bytes of a plain file could not be read while parsing.
+    #[error("{}: cannot read the document at byte {position}: {reason}. Check the disk and the file", path.display())]
+    Read {
+        path: PathBuf,
+        position: u64,
+        reason: String,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -323,6 +350,7 @@ impl PipelineError {
             PipelineError::CityGml(CityGmlError::Archive { .. }) => "INVALID_ARCHIVE",
             PipelineError::CityGml(CityGmlError::Empty { .. }) => "EMPTY_DATA",
             PipelineError::CityGml(CityGmlError::NotCityGml { .. }) => "SOURCE_TYPE_MISMATCH",
+            PipelineError::CityGml(CityGmlError::Limit { .. }) => "LIMIT_EXCEEDED",
             PipelineError::CityGml(_) => "UNREADABLE_FILE",
             PipelineError::Crs(CrsError::Missing { .. } | CrsError::RasterCrs { .. }) => {
                 "MISSING_CRS"

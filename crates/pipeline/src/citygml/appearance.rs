@@ -8,9 +8,8 @@
 //! `app:target` text and `app:textureCoordinates` followed by `app:ring`). Only one theme
 //! is drawn: the one asked for, else the first that has textures, else the first.
 
-use super::reader::{local_str as local, next_event, ReadError};
+use super::reader::{append_text, entity_char, local_str as local, ReadError, XmlEvents};
 use quick_xml::events::{BytesStart, Event};
-use quick_xml::Reader;
 use std::collections::HashMap;
 use std::io::BufRead;
 
@@ -129,10 +128,11 @@ struct MaterialFrame {
 
 /// Read every appearance of a CityGML document.
 pub fn read_appearances<R: BufRead>(input: R) -> Result<Appearances, ReadError> {
-    let mut reader = Reader::from_reader(input);
-    reader.config_mut().trim_text(false);
+    let mut events = XmlEvents::new(input);
     let mut buf = Vec::new();
     let mut out = Appearances::default();
+    // Theme name → index in `out.themes` (documents may hold many themes).
+    let mut theme_index: HashMap<String, usize> = HashMap::new();
     let mut depth_in_appearance = 0usize;
     let mut theme_name = String::new();
     let mut text = String::new();
@@ -148,7 +148,8 @@ pub fn read_appearances<R: BufRead>(input: R) -> Result<Appearances, ReadError> 
     // 3.0: the target of the current TextureAssociation (its coordinates follow it).
     let mut association: Option<Option<String>> = None;
     loop {
-        let ev = next_event(&mut reader, &mut buf)?;
+        let ev = events.next(&mut buf)?;
+        let position = events.position();
         match ev {
             Event::Start(ref e) => {
                 let name = local(e.name().as_ref()).to_string();
@@ -196,16 +197,13 @@ pub fn read_appearances<R: BufRead>(input: R) -> Result<Appearances, ReadError> 
             {
                 out.unsupported_targets += 1;
             }
-            Event::Text(t) if depth_in_appearance > 0 => text.push_str(&t),
-            Event::CData(t) if depth_in_appearance > 0 => text.push_str(&t),
-            Event::GeneralRef(r) if depth_in_appearance > 0 => match &*r {
-                "amp" => text.push('&'),
-                "lt" => text.push('<'),
-                "gt" => text.push('>'),
-                "apos" => text.push('\''),
-                "quot" => text.push('"'),
-                _ => {}
-            },
+            Event::Text(t) if depth_in_appearance > 0 => append_text(&mut text, &t, position)?,
+            Event::CData(t) if depth_in_appearance > 0 => append_text(&mut text, &t, position)?,
+            Event::GeneralRef(r) if depth_in_appearance > 0 => {
+                if let Some(c) = entity_char(&r) {
+                    append_text(&mut text, c.encode_utf8(&mut [0; 4]), position)?;
+                }
+            }
             Event::End(ref e) if depth_in_appearance > 0 => {
                 let name = local(e.name().as_ref()).to_string();
                 match name.as_str() {
@@ -290,7 +288,7 @@ pub fn read_appearances<R: BufRead>(input: R) -> Result<Appearances, ReadError> 
                     }
                     "ParameterizedTexture" | "GeoreferencedTexture" => {
                         if let Some(t) = texture.take() {
-                            let theme = theme_of(&mut out, &theme_name);
+                            let theme = theme_of(&mut out, &mut theme_index, &theme_name);
                             if t.georeferenced {
                                 out.unsupported_targets += t.targets.len().max(1) as u64;
                             } else if let Some(uri) = t.uri.filter(|u| !u.is_empty()) {
@@ -311,7 +309,7 @@ pub fn read_appearances<R: BufRead>(input: R) -> Result<Appearances, ReadError> 
                     }
                     "X3DMaterial" => {
                         if let Some(m) = material.take() {
-                            let theme = theme_of(&mut out, &theme_name);
+                            let theme = theme_of(&mut out, &mut theme_index, &theme_name);
                             let th = &mut out.themes[theme];
                             let index = th.materials.len() as u32;
                             th.materials.push(Material {
@@ -336,17 +334,16 @@ pub fn read_appearances<R: BufRead>(input: R) -> Result<Appearances, ReadError> 
     Ok(out)
 }
 
-fn theme_of(out: &mut Appearances, name: &str) -> usize {
-    match out.themes.iter().position(|t| t.name == name) {
-        Some(i) => i,
-        None => {
-            out.themes.push(Theme {
-                name: name.to_string(),
-                ..Default::default()
-            });
-            out.themes.len() - 1
-        }
+fn theme_of(out: &mut Appearances, index: &mut HashMap<String, usize>, name: &str) -> usize {
+    if let Some(&i) = index.get(name) {
+        return i;
     }
+    out.themes.push(Theme {
+        name: name.to_string(),
+        ..Default::default()
+    });
+    index.insert(name.to_string(), out.themes.len() - 1);
+    out.themes.len() - 1
 }
 
 #[cfg(test)]

@@ -12,11 +12,16 @@ pub mod tree;
 pub mod triangulate;
 
 pub use crs::{crs_from_srs_name, latitude_first};
-pub use mesh::{convert_document, CityPart, Codelists, DocOptions, Feature, Styles};
-pub use reader::{
-    read_city_objects, read_city_objects_while, AttrValue, CityObject, Polygon, ReadError,
-    ReadStats,
+pub use mesh::{
+    convert_document, convert_document_with, CityPart, Codelists, DocOptions, Feature, Styles,
 };
-pub use run::{run_citygml, CityOptions};
-pub use source::{discover, is_city_job, Location};
+pub use reader::{
+    read_city_objects, read_city_objects_limited, read_city_objects_while, AttrValue, CityObject,
+    Polygon, ReadError, ReadLimits, ReadStats,
+};
+pub use run::{run_citygml, CityOptions, MAX_PROPERTIES};
+pub use source::{
+    discover, discover_job, is_city_job, is_city_model, is_city_zip, text_encoding, Location,
+    RefIssue, TextEncoding,
+};
 pub use triangulate::{triangulate, Triangulated};

@@ -4,10 +4,11 @@
 //! with `EXT_mesh_features` + `EXT_structural_metadata` (or `.b3dm` with a batch table).
 
 use super::mesh::{
-    convert_document, CityPart, Codelists, DocOptions, Feature, StyleKey, Styles, SURFACE_COLORS,
+    convert_document_with, CityPart, Codelists, DocOptions, Feature, StyleKey, Styles,
+    SURFACE_COLORS,
 };
-use super::reader::AttrValue;
-use super::source::{discover, Location};
+use super::reader::{AttrValue, ReadLimits};
+use super::source::{discover_job, Location, MAX_RESOURCE_BYTES};
 use super::tree::{self, Budget, CityNode, Unit};
 use crate::clamp::TerrainSampler;
 use crate::encode::features::{
@@ -50,6 +51,15 @@ pub struct CityOptions {
 const TILE_IMAGE_BYTES: u64 = 24 << 20;
 /// Longest texture side written; larger images are scaled down.
 const MAX_TEXTURE_PX: u32 = 4096;
+/// Largest image decoded (told by its header before decoding): 8192 × 8192 pixels.
+const MAX_DECODE_PIXELS: u64 = 1 << 26;
+/// Distinct attribute names a tileset's schema carries (besides gml_id, class and
+/// parent_id); names met after these are dropped with one warning. Real city models
+/// use a few hundred; every tile carries the whole schema.
+pub const MAX_PROPERTIES: usize = 1_000;
+/// Memory one vertex claims on its way to a tile (read, transformed, triangulated,
+/// meshed, merged), for the per-object vertex limit under the job's budget.
+const BYTES_PER_VERTEX: u64 = 256;
 
 /// One unit of tiling: a top-level object and its parts (indices into the parts).
 struct UnitParts {
@@ -147,6 +157,10 @@ fn clamp(
                 return Ok(Some(None));
             };
             let d = ground - h;
+            // A terrain without a usable height there leaves the object as it is.
+            if !d.is_finite() {
+                return Ok(Some(None));
+            }
             let (lo, la) = (lon.to_radians(), lat.to_radians());
             let up = [la.cos() * lo.cos(), la.cos() * lo.sin(), la.sin()];
             Ok(Some(Some([up[0] * d, up[1] * d, up[2] * d])))
@@ -189,9 +203,21 @@ fn clamp(
     Ok((moved, outside))
 }
 
-/// The schema's properties: gml_id, class, parent_id, then every attribute name met,
-/// with one type each (integers that fit INT32, else FLOAT64; any text makes a STRING).
-fn property_defs(features: &[&Feature]) -> (Vec<PropertyDef>, HashMap<String, usize>) {
+/// Attribute names beyond [`MAX_PROPERTIES`]: how many names, how many values they
+/// had, and the first name.
+#[derive(Debug, Default, PartialEq)]
+struct DroppedProperties {
+    names: u64,
+    values: u64,
+    first: Option<String>,
+}
+
+/// The schema's properties: gml_id, class, parent_id, then every attribute name met (the
+/// first [`MAX_PROPERTIES`] of them), with one type each (integers that fit INT32, else
+/// FLOAT64; any text makes a STRING).
+fn property_defs(
+    features: &[&Feature],
+) -> (Vec<PropertyDef>, HashMap<String, usize>, DroppedProperties) {
     #[derive(Clone, Copy, PartialEq)]
     enum Seen {
         Int,
@@ -200,6 +226,8 @@ fn property_defs(features: &[&Feature]) -> (Vec<PropertyDef>, HashMap<String, us
     }
     let mut order: Vec<String> = Vec::new();
     let mut kinds: HashMap<String, Seen> = HashMap::new();
+    let mut dropped = DroppedProperties::default();
+    let mut dropped_names: std::collections::HashSet<&str> = std::collections::HashSet::new();
     for f in features {
         for (name, v) in &f.attributes {
             let k = match v {
@@ -208,6 +236,13 @@ fn property_defs(features: &[&Feature]) -> (Vec<PropertyDef>, HashMap<String, us
                 AttrValue::Text(_) => Seen::Text,
             };
             match kinds.get_mut(name) {
+                None if order.len() >= MAX_PROPERTIES => {
+                    dropped.values += 1;
+                    if dropped_names.insert(name) {
+                        dropped.names += 1;
+                        dropped.first.get_or_insert_with(|| name.clone());
+                    }
+                }
                 None => {
                     order.push(name.clone());
                     kinds.insert(name.clone(), k);
@@ -260,14 +295,29 @@ fn property_defs(features: &[&Feature]) -> (Vec<PropertyDef>, HashMap<String, us
         defs.push(PropertyDef {
             id,
             name: name.clone(),
-            ty: match kinds[&name] {
-                Seen::Int => PropertyType::Int32,
-                Seen::Double => PropertyType::Float64,
-                Seen::Text => PropertyType::String,
+            ty: match kinds.get(&name) {
+                Some(Seen::Int) => PropertyType::Int32,
+                Some(Seen::Double) => PropertyType::Float64,
+                Some(Seen::Text) | None => PropertyType::String,
             },
         });
     }
-    (defs, index)
+    (defs, index, dropped)
+}
+
+/// Property `k`'s column of `rows` values, made when first needed.
+fn column<'c>(
+    cols: &'c mut [Option<PropertyValues>],
+    defs: &[PropertyDef],
+    k: usize,
+    rows: usize,
+) -> Option<&'c mut PropertyValues> {
+    let ty = defs.get(k)?.ty;
+    Some(cols.get_mut(k)?.get_or_insert_with(|| match ty {
+        PropertyType::Int32 => PropertyValues::Int32(vec![None; rows]),
+        PropertyType::Float64 => PropertyValues::Float64(vec![None; rows]),
+        PropertyType::String => PropertyValues::String(vec![None; rows]),
+    }))
 }
 
 fn feature_table(
@@ -277,15 +327,8 @@ fn feature_table(
     schema: &Value,
 ) -> FeatureTable {
     let n = features.len();
-    let mut cols: Vec<PropertyValues> = defs
-        .iter()
-        .map(|d| match d.ty {
-            PropertyType::Int32 => PropertyValues::Int32(vec![None; n]),
-            PropertyType::Float64 => PropertyValues::Float64(vec![None; n]),
-            PropertyType::String => PropertyValues::String(vec![None; n]),
-        })
-        .collect();
-    let mut present = vec![false; defs.len()];
+    // Columns are made for the properties the tile's features have, only.
+    let mut cols: Vec<Option<PropertyValues>> = vec![None; defs.len()];
     for (row, f) in features.iter().enumerate() {
         let fixed = [
             Some(f.gml_id.clone()),
@@ -293,15 +336,18 @@ fn feature_table(
             f.parent.clone(),
         ];
         for (k, v) in fixed.into_iter().enumerate() {
-            if let (PropertyValues::String(c), Some(v)) = (&mut cols[k], v) {
-                c[row] = Some(v);
-                present[k] = true;
+            if let Some(v) = v {
+                if let Some(PropertyValues::String(c)) = column(&mut cols, defs, k, n) {
+                    c[row] = Some(v);
+                }
             }
         }
         for (name, v) in &f.attributes {
             let Some(&k) = index.get(name) else { continue };
-            present[k] = true;
-            match (&mut cols[k], v) {
+            let Some(col) = column(&mut cols, defs, k, n) else {
+                continue;
+            };
+            match (col, v) {
                 (PropertyValues::Int32(c), AttrValue::Int(i)) => {
                     c[row].get_or_insert(*i as i32);
                 }
@@ -334,9 +380,7 @@ fn feature_table(
     let properties = defs
         .iter()
         .zip(cols)
-        .zip(present)
-        .filter(|(_, p)| *p)
-        .map(|((d, c), _)| (d.id.clone(), c))
+        .filter_map(|(d, c)| Some((d.id.clone(), c?)))
         .collect();
     FeatureTable {
         schema: schema.clone(),
@@ -434,7 +478,7 @@ fn materials_for(keys: &[StyleKey], image_locs: &HashMap<String, Location>) -> M
 /// (TIFF, GIF, BMP…) or anything larger than [`MAX_TEXTURE_PX`] decoded and written
 /// again. `None` (with a warning) when it cannot be read or decoded.
 fn load_image(loc: &Location, warnings: &Warnings) -> Option<ImageData> {
-    let bytes = match loc.read_all() {
+    let bytes = match loc.read_all(MAX_RESOURCE_BYTES) {
         Ok(b) => b,
         Err(e) => {
             warnings.push(
@@ -456,6 +500,23 @@ fn load_image(loc: &Location, warnings: &Warnings) -> Option<ImageData> {
                 mime: m.into(),
             });
         }
+    }
+    let reader = image::ImageReader::new(std::io::Cursor::new(&bytes)).with_guessed_format();
+    let pixels = reader
+        .ok()
+        .and_then(|r| r.into_dimensions().ok())
+        .map(|(w, h)| u64::from(w) * u64::from(h));
+    if pixels.is_some_and(|p| p > MAX_DECODE_PIXELS) {
+        warnings.push(
+            "citygml-image-undecodable",
+            format!(
+                "{}: an image of {} million pixels, more than the {} million decoded; drawn untextured",
+                loc.display().display(),
+                pixels.unwrap_or(0) / 1_000_000,
+                MAX_DECODE_PIXELS / 1_000_000
+            ),
+        );
+        return None;
     }
     let decoded = image::ImageReader::new(std::io::Cursor::new(&bytes))
         .with_guessed_format()
@@ -508,11 +569,43 @@ impl MeshTreeNode for CityNode {
     }
 }
 
+/// One warning for every attribute left out: past the per-object limits of
+/// [`ReadLimits`] (counted by the reader) or past [`MAX_PROPERTIES`] names.
+fn warn_dropped_attributes(
+    per_object: u64,
+    first_object: Option<&str>,
+    names: &DroppedProperties,
+    warnings: &Warnings,
+) {
+    let mut parts = Vec::new();
+    if per_object > 0 {
+        let limits = ReadLimits::default();
+        parts.push(format!(
+            "{per_object} past the limit of {} attributes ({} KiB) per city object (first in {})",
+            limits.max_attributes,
+            limits.max_attribute_bytes >> 10,
+            first_object.unwrap_or("?")
+        ));
+    }
+    if let Some(first) = &names.first {
+        parts.push(format!(
+            "{} value(s) of {} attribute name(s) past the {MAX_PROPERTIES} names a tileset carries (first: {first})",
+            names.values, names.names
+        ));
+    }
+    if !parts.is_empty() {
+        warnings.push(
+            "citygml-attributes-dropped",
+            format!("attributes left out of the tiles: {}", parts.join("; ")),
+        );
+    }
+}
+
 /// Convert CityGML documents into a 3D Tiles tileset.
 pub fn run_citygml(spec: &JobSpec, progress: &Progress) -> Result<JobReport, PipelineError> {
     let warnings = Warnings::default();
     progress.enter(Stage::Inspect);
-    let docs = discover(&spec.inputs, &warnings)?;
+    let docs = discover_job(spec, &warnings)?;
     let sampler = match &spec.city.clamp_to_terrain {
         Some(t) => Some(TerrainSampler::open(t, spec.geoid.as_deref(), &warnings)?),
         None => None,
@@ -530,13 +623,19 @@ pub fn run_citygml(spec: &JobSpec, progress: &Progress) -> Result<JobReport, Pip
         theme: spec.city.theme.as_deref(),
         said: &said,
     };
+    let limits = ReadLimits {
+        max_object_vertices: ReadLimits::default()
+            .max_object_vertices
+            .min(spec.budget.memory_bytes / BYTES_PER_VERTEX),
+        ..ReadLimits::default()
+    };
     let total_docs = docs.len() as u64;
     let done = AtomicU64::new(0);
     let results: Vec<_> = docs
         .par_iter()
-        .map(|d| {
+        .map(|(d, refs)| {
             progress.check()?;
-            let r = convert_document(d, &opts, &styles, &codelists, &warnings);
+            let r = convert_document_with(d, refs, &limits, &opts, &styles, &codelists, &warnings);
             let n = done.fetch_add(1, Ordering::Relaxed) + 1;
             progress.raise(Stage::Read, n, total_docs);
             r
@@ -546,7 +645,13 @@ pub fn run_citygml(spec: &JobSpec, progress: &Progress) -> Result<JobReport, Pip
     let mut parts: Vec<CityPart> = Vec::new();
     let mut triangles_read = 0u64;
     let mut objects_read = 0u64;
-    for (d, r) in docs.iter().zip(results) {
+    let mut attributes_dropped = 0u64;
+    let mut attributes_dropped_in = None;
+    for ((d, _), r) in docs.iter().zip(results) {
+        attributes_dropped += r.stats.attributes_dropped;
+        if attributes_dropped_in.is_none() {
+            attributes_dropped_in = r.stats.attributes_dropped_in.clone();
+        }
         let mut classes: BTreeMap<&str, usize> = BTreeMap::new();
         for p in &r.parts {
             *classes.entry(p.feature.class.as_str()).or_default() += 1;
@@ -571,7 +676,7 @@ pub fn run_citygml(spec: &JobSpec, progress: &Progress) -> Result<JobReport, Pip
     }
     if parts.iter().all(|p| p.meshes.is_empty()) {
         return Err(CityGmlError::Empty {
-            path: docs[0].display(),
+            path: docs[0].0.display(),
             detail: format!(
                 " in {} document(s) ({objects_read} object(s) without polygons{})",
                 docs.len(),
@@ -638,6 +743,18 @@ pub fn run_citygml(spec: &JobSpec, progress: &Progress) -> Result<JobReport, Pip
                 .fold(Aabb::EMPTY, |b, m| b.union(&m.bounds()))
         })
         .reduce(|| Aabb::EMPTY, |a, b| a.union(&b));
+    // Every vertex was checked to lie near the Earth's surface; boxes and geometric
+    // errors are made from these bounds.
+    if !ecef_bounds
+        .min
+        .iter()
+        .chain(&ecef_bounds.max)
+        .all(|v| v.is_finite())
+    {
+        return Err(PipelineError::Internal(format!(
+            "city bounds are not finite: {ecef_bounds:?}"
+        )));
+    }
     let frame: EnuFrame = enu_frame_at(ecef_bounds.center())
         .map_err(|e| PipelineError::Internal(format!("frame: {e}")))?;
     let origin = frame.origin_ecef;
@@ -733,7 +850,13 @@ pub fn run_citygml(spec: &JobSpec, progress: &Progress) -> Result<JobReport, Pip
     let tiled_info: Vec<Unit> = tiled.iter().map(|&u| unit_info[u].clone()).collect();
     let tree = tree::build(&tiled_info, budget);
     let all_features: Vec<&Feature> = parts.iter().map(|p| &p.feature).collect();
-    let (defs, index) = property_defs(&all_features);
+    let (defs, index, dropped) = property_defs(&all_features);
+    warn_dropped_attributes(
+        attributes_dropped,
+        attributes_dropped_in.as_deref(),
+        &dropped,
+        &warnings,
+    );
     let schema = schema_json("tessera_citygml", "CityObject", &defs);
 
     let mut tiles = Vec::new();
@@ -844,4 +967,72 @@ pub fn run_citygml(spec: &JobSpec, progress: &Progress) -> Result<JobReport, Pip
         warnings_dropped,
         ..Default::default()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn feature(id: &str, attributes: Vec<(String, AttrValue)>) -> Feature {
+        Feature {
+            gml_id: id.into(),
+            class: "Building".into(),
+            parent: None,
+            attributes,
+        }
+    }
+
+    #[test]
+    fn property_names_past_the_tileset_limit_are_dropped_and_counted() {
+        let a = feature(
+            "a",
+            (0..MAX_PROPERTIES - 1)
+                .map(|i| (format!("p{i}"), AttrValue::Int(1)))
+                .collect(),
+        );
+        let b = feature(
+            "b",
+            vec![
+                ("p0".into(), AttrValue::Text("x".into())),
+                ("last".into(), AttrValue::Int(2)),
+                ("over1".into(), AttrValue::Int(3)),
+                ("over2".into(), AttrValue::Int(4)),
+                ("over1".into(), AttrValue::Int(5)),
+            ],
+        );
+        let (defs, index, dropped) = property_defs(&[&a, &b]);
+        assert_eq!(defs.len(), 3 + MAX_PROPERTIES);
+        assert!(index.contains_key("last") && !index.contains_key("over1"));
+        assert_eq!(defs[3].ty, PropertyType::String);
+        assert_eq!(
+            dropped,
+            DroppedProperties {
+                names: 2,
+                values: 3,
+                first: Some("over1".into())
+            }
+        );
+        // A tile holds columns only for the properties its features have.
+        let schema = schema_json("s", "CityObject", &defs);
+        let t = feature_table(&[&b], &defs, &index, &schema);
+        let ids: Vec<&str> = t.properties.iter().map(|(id, _)| id.as_str()).collect();
+        assert_eq!(ids, vec!["gml_id", "class", "p0", "last"]);
+        assert_eq!(t.properties[3].1, PropertyValues::Int32(vec![Some(2)]));
+        let w = Warnings::default();
+        warn_dropped_attributes(7, Some("B9"), &dropped, &w);
+        let (ws, _) = w.take();
+        assert_eq!(ws.len(), 1);
+        assert!(
+            ws[0]
+                .message
+                .contains("7 past the limit of 1000 attributes"),
+            "{}",
+            ws[0].message
+        );
+        assert!(
+            ws[0].message.contains("3 value(s) of 2 attribute name(s)"),
+            "{}",
+            ws[0].message
+        );
+    }
 }

@@ -95,16 +95,10 @@ impl FeatureTable {
                     json!({"values": sink.aligned_view(&bytes)})
                 }
                 PropertyValues::String(v) => {
-                    let mut bytes = Vec::new();
-                    let mut offsets = Vec::with_capacity((v.len() + 1) * 4);
-                    offsets.extend_from_slice(&0u32.to_le_bytes());
-                    for s in v {
-                        bytes.extend_from_slice(s.as_deref().unwrap_or("").as_bytes());
-                        offsets.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
-                    }
+                    let (bytes, offsets, offset_type) = string_buffers(v);
                     let values = sink.aligned_view(&bytes);
                     let offsets = sink.aligned_view(&offsets);
-                    json!({"values": values, "stringOffsets": offsets, "stringOffsetType": "UINT32"})
+                    json!({"values": values, "stringOffsets": offsets, "stringOffsetType": offset_type})
                 }
             };
             props.insert(id.clone(), entry);
@@ -128,6 +122,33 @@ impl FeatureTable {
         }
         Value::Object(out)
     }
+}
+
+/// The bytes of a string column, its offsets and their type: UINT32, or UINT64 when the
+/// strings together pass 4 GiB (offsets never wrap).
+fn string_buffers(v: &[Option<String>]) -> (Vec<u8>, Vec<u8>, &'static str) {
+    let mut bytes = Vec::new();
+    for s in v {
+        bytes.extend_from_slice(s.as_deref().unwrap_or("").as_bytes());
+    }
+    let wide = u32::try_from(bytes.len()).is_err();
+    let width = if wide { 8 } else { 4 };
+    let mut offsets = Vec::with_capacity((v.len() + 1) * width);
+    let mut end = 0u64;
+    let push = |offsets: &mut Vec<u8>, at: u64| {
+        if wide {
+            offsets.extend_from_slice(&at.to_le_bytes());
+        } else {
+            // Fits: every offset is at most the total, which fits in u32.
+            offsets.extend_from_slice(&u32::try_from(at).unwrap_or(u32::MAX).to_le_bytes());
+        }
+    };
+    push(&mut offsets, 0);
+    for s in v {
+        end += s.as_deref().map_or(0, str::len) as u64;
+        push(&mut offsets, end);
+    }
+    (bytes, offsets, if wide { "UINT64" } else { "UINT32" })
 }
 
 /// A property id the metadata spec accepts (`[A-Za-z_][A-Za-z0-9_]*`) for `name`.
@@ -193,5 +214,8 @@ mod tests {
             "建物ID"
         );
         assert_eq!(t.batch_table_json()["_____"], json!([7, null]));
+        let (bytes, offsets, ty) = string_buffers(&[Some("ab".into()), None, Some("c".into())]);
+        assert_eq!((bytes.as_slice(), ty), (&b"abc"[..], "UINT32"));
+        assert_eq!(offsets, [0, 0, 0, 0, 2, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0]);
     }
 }
