@@ -9,9 +9,8 @@ static SCRATCH: OnceLock<Scratch> = OnceLock::new();
 
 fuzz_target!(|data: &[u8]| {
     let dem: Option<std::path::PathBuf> = None;
-    let scratch = SCRATCH.get_or_init(|| {
-        Scratch::new(Reader::CityGml, dem.as_deref()).expect("scratch folder")
-    });
+    let scratch = SCRATCH
+        .get_or_init(|| Scratch::new(Reader::CityGml, dem.as_deref()).expect("scratch folder"));
     if let Ending::Internal(m) = scratch.run(Reader::CityGml, "city.gml", data) {
         panic!("internal error: {m}");
     }

@@ -649,7 +649,6 @@ fn bad_city_models_fail_cleanly_or_warn() {
             input.to_str().unwrap(),
             "-o",
             out.to_str().unwrap(),
-            "--quiet",
         ];
         args.extend_from_slice(extra);
         (tessera(&args, limit), out)

@@ -26,7 +26,6 @@ fn convert(input: &Path, out: &Path, extra: &[&str]) -> Capped {
         input.to_str().unwrap(),
         "-o",
         out.to_str().unwrap(),
-        "-q",
     ];
     args.extend_from_slice(extra);
     tessera_capped(&args, input.parent().unwrap(), MEM_CAP, DEADLINE)

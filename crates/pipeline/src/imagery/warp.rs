@@ -3,7 +3,7 @@
 //! approximate transformer does), then a resampling kernel scaled to the reduction.
 
 use super::source::ImagerySource;
-use crate::error::PipelineError;
+use crate::error::{PipelineError, RasterError};
 use crate::raster::{read_window, ChunkCache, Window, WindowRequest};
 use serde::{Deserialize, Serialize};
 use tessera_model::Rect;
@@ -232,6 +232,10 @@ fn plan(src: &ImagerySource, map: &[[f64; 2]], size: u32) -> Option<(Plan, [f64;
     ))
 }
 
+/// Most source pixels one tile's window may span (a 256 × 256 tile reads a few hundred
+/// thousand; this is 64 million).
+const MAX_WINDOW_PIXELS: u128 = 1 << 26;
+
 /// Render `tile` (scheme units) from one source; `None` when the source does not reach it.
 pub fn render(
     src: &ImagerySource,
@@ -256,6 +260,19 @@ pub fn render(
     let y0 = (to_win_y(b[1]) - radius).floor() as i64;
     let x1 = (to_win_x(b[2]) + radius).ceil() as i64;
     let y1 = (to_win_y(b[3]) + radius).ceil() as i64;
+    let (width, height) = (x1.saturating_sub(x0).max(1), y1.saturating_sub(y0).max(1));
+    // A tile reads about its own size of source pixels (overviews and the reduction factor
+    // see to that); a window this large means the georeferencing is implausible (pixel
+    // sizes that differ by orders of magnitude between the axes).
+    if (width as u128) * (height as u128) > MAX_WINDOW_PIXELS {
+        return Err(RasterError::Unusable {
+            path: src.tiff.path.clone(),
+            reason: format!(
+                "one tile maps onto {width} × {height} source pixels: the raster's pixel size (its GeoTIFF ModelPixelScale/transformation) is implausible. Check its georeferencing with gdalinfo"
+            ),
+        }
+        .into());
+    }
     let win = read_window(
         cache,
         src.id,
@@ -264,8 +281,8 @@ pub fn render(
             level: p.level,
             x0,
             y0,
-            width: (x1 - x0).max(1) as usize,
-            height: (y1 - y0).max(1) as usize,
+            width: width as usize,
+            height: height as usize,
             factor: p.factor,
         },
     )

@@ -425,6 +425,9 @@ fn check_chunks(c: &mut Checker, z: &Laszip, points: u64, point_data: u64) -> Re
             z.chunk_size
         )));
     }
+    if z.compressor == 3 {
+        check_layers(c, z, entries, point_data + 8)?;
+    }
     if points > capacity {
         let how = if variable {
             format!("{chunks} chunks")
@@ -434,6 +437,54 @@ fn check_chunks(c: &mut Checker, z: &Laszip, points: u64, point_data: u64) -> Re
         return Err(c.corrupt(format!(
             "the header promises {points} points but the LAZ chunk table holds at most {capacity} ({how})"
         )));
+    }
+    Ok(())
+}
+
+/// Layered chunks (LAS 1.4 formats) start with the first point, the chunk's point count and
+/// one u32 byte count per layer; `laz` allocates each layer by its count before reading it,
+/// so every chunk's counts must fit inside the chunk's bytes.
+fn check_layers(
+    c: &mut Checker,
+    z: &Laszip,
+    entries: &[laz::laszip::ChunkTableEntry],
+    first_chunk: u64,
+) -> Result<(), LasError> {
+    let mut layers = 0usize;
+    let mut first_point = 0usize;
+    for &(t, size, _) in &z.items {
+        first_point += usize::from(size);
+        layers += match t {
+            10 => 9,
+            12 => 2,
+            14 => usize::from(size),
+            _ => 1,
+        };
+    }
+    let head = first_point + 4 + 4 * layers;
+    let mut at = first_chunk;
+    for (i, e) in entries.iter().enumerate() {
+        if e.byte_count == 0 {
+            continue;
+        }
+        if (e.byte_count as usize) < head {
+            return Err(c.corrupt(format!(
+                "LAZ chunk {i} is {} bytes, too short for its own header of {head}",
+                e.byte_count
+            )));
+        }
+        c.seek(at, "a LAZ chunk")?;
+        let b = c.bytes(head, "a LAZ chunk's layer sizes")?;
+        let sizes = b[first_point + 4..].chunks_exact(4).fold(0u64, |s, w| {
+            s + u64::from(u32::from_le_bytes([w[0], w[1], w[2], w[3]]))
+        });
+        let room = e.byte_count - head as u64;
+        if sizes > room {
+            return Err(c.corrupt(format!(
+                "LAZ chunk {i} declares {sizes} bytes of layers in {room} bytes"
+            )));
+        }
+        at = at.saturating_add(e.byte_count);
     }
     Ok(())
 }
