@@ -181,6 +181,7 @@ fn child(spec: &str) {
         .build()
         .unwrap();
     std::panic::set_hook(Box::new(|info| eprintln!("panic: {info}")));
+    tessera_pipeline::contain::quiet_contained_panics();
     for i in from..to {
         let (path, bytes, input) = case_input(reader, &bases, &terrain, scratch.path(), i);
         std::fs::write(&path, &bytes).unwrap();

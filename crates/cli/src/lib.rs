@@ -34,6 +34,8 @@ enum Command {
 }
 
 pub fn main() -> ExitCode {
+    // A decoder's panic on a corrupt file is reported as that file's error, not as a crash.
+    tessera_pipeline::contain::quiet_contained_panics();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {

@@ -10,6 +10,7 @@
 
 pub mod citygml;
 pub mod clamp;
+pub mod contain;
 mod detect;
 pub mod encode;
 pub mod error;

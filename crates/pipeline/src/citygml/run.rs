@@ -521,7 +521,11 @@ fn load_image(loc: &Location, warnings: &Warnings) -> Option<ImageData> {
     let decoded = image::ImageReader::new(std::io::Cursor::new(&bytes))
         .with_guessed_format()
         .ok()
-        .and_then(|r| r.decode().ok());
+        .and_then(|r| {
+            crate::contain::contained(std::panic::AssertUnwindSafe(|| r.decode().ok()))
+                .ok()
+                .flatten()
+        });
     let Some(mut img) = decoded else {
         warnings.push(
             "citygml-image-undecodable",

@@ -394,8 +394,12 @@ fn check_chunks(c: &mut Checker, z: &Laszip, points: u64, point_data: u64) -> Re
     }
     let variable = z.chunk_size == VARIABLE_CHUNKS;
     c.seek(table_at, "the chunk table")?;
-    let table = laz::laszip::ChunkTable::read(&mut c.read, variable)
-        .map_err(|e| c.io(e, "the LAZ chunk table"))?;
+    let read = &mut c.read;
+    let table = crate::contain::contained(std::panic::AssertUnwindSafe(|| {
+        laz::laszip::ChunkTable::read(read, variable)
+    }))
+    .map_err(|_| c.corrupt("the LAZ chunk table does not decode".into()))?
+    .map_err(|e| c.io(e, "the LAZ chunk table"))?;
     let entries = table.as_ref();
     let stored = entries
         .iter()

@@ -7,7 +7,8 @@ use las::{LazParallelism, PointData, PointDataBuilder, Reader, ReaderOptions};
 use std::fs::File;
 use std::io::BufReader;
 use std::ops::Range;
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use crate::contain::contained;
+use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use tessera_model::{Aabb, CrsSpec, PointAttributes, PointChunk};
 
@@ -49,7 +50,7 @@ fn open(path: &Path) -> Result<(Reader, Layout), LasError> {
     let opts = ReaderOptions::default().with_laz_parallelism(LazParallelism::No);
     // The preflight refuses what is known to make a decoder panic; this stays as a last
     // line so an unknown case is still bad input, never a crash.
-    let opened = catch_unwind(AssertUnwindSafe(|| {
+    let opened = contained(AssertUnwindSafe(|| {
         Reader::with_options(BufReader::with_capacity(1 << 20, file), opts)
     }));
     match opened {
@@ -178,7 +179,7 @@ fn read_points(reader: &mut Reader, path: &Path, range: Range<u64>) -> Result<Po
         reason,
     };
     let mut pd = PointDataBuilder::new().for_header(reader.header()).build();
-    let got = catch_unwind(AssertUnwindSafe(|| -> las::Result<u64> {
+    let got = contained(AssertUnwindSafe(|| -> las::Result<u64> {
         if range.start > 0 {
             reader.seek(range.start)?;
         }
@@ -220,7 +221,7 @@ impl LasSource {
         let (mut reader, _) = open(&self.path)?;
         if range.start > 0 {
             let start = range.start;
-            catch_unwind(AssertUnwindSafe(|| reader.seek(start)))
+            contained(AssertUnwindSafe(|| reader.seek(start)))
                 .map_err(|_| "the compressed stream is corrupt".to_string())
                 .and_then(|r| r.map_err(|e| e.to_string()))
                 .map_err(|reason| LasError::Decode {

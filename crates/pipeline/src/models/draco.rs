@@ -40,9 +40,11 @@ pub fn decode(
     let bytes = view_bytes(asset, view)?;
     let mut buffer = DecoderBuffer::new(bytes).with_limits(limits(&asset.budget));
     let mut mesh = Mesh::new();
-    MeshDecoder::new()
-        .decode(&mut buffer, &mut mesh)
-        .map_err(|e| format!("Draco stream in bufferView {view} does not decode: {e}"))?;
+    let decoded = crate::contain::contained(std::panic::AssertUnwindSafe(|| {
+        MeshDecoder::new().decode(&mut buffer, &mut mesh)
+    }))
+    .map_err(|m| format!("Draco stream in bufferView {view} is corrupt ({m})"))?;
+    decoded.map_err(|e| format!("Draco stream in bufferView {view} does not decode: {e}"))?;
     let points = mesh.num_points();
     let corners = mesh
         .num_faces()

@@ -71,7 +71,8 @@ impl<'a> TextureLevels<'a> {
         limits.max_image_width = Some(MAX_IMAGE_EDGE_PX);
         limits.max_image_height = Some(MAX_IMAGE_EDGE_PX);
         reader.limits(limits);
-        let decoded = reader.decode();
+        let decoded = crate::contain::contained(std::panic::AssertUnwindSafe(|| reader.decode()))
+            .unwrap_or_else(|m| Err(image::ImageError::IoError(std::io::Error::other(m))));
         let img = match decoded {
             Ok(i) => i,
             Err(e) => {

@@ -110,6 +110,22 @@ fn to_samples(r: DecodingResult) -> Samples {
     }
 }
 
+/// One chunk through the `tiff` crate's decoder, a panic on corrupt data contained.
+fn read_chunk<R: std::io::Read + std::io::Seek>(
+    t: &GeoTiff,
+    d: &mut tiff::decoder::Decoder<R>,
+    index: u32,
+    what: &dyn Fn() -> String,
+) -> Result<DecodingResult, RasterError> {
+    crate::contain::contained(std::panic::AssertUnwindSafe(|| d.read_chunk(index)))
+        .map_err(|m| RasterError::Decode {
+            path: t.path.clone(),
+            what: what(),
+            reason: format!("the compressed data is corrupt ({m})"),
+        })?
+        .map_err(|e| decode_err(t, what(), e))
+}
+
 /// Stored samples of a chunk, pixel-interleaved, via the `tiff` crate.
 fn crate_samples(t: &GeoTiff, level: usize, index: u32) -> Result<Samples, RasterError> {
     let l = &t.levels[level];
@@ -131,9 +147,7 @@ fn crate_samples(t: &GeoTiff, level: usize, index: u32) -> Result<Samples, Raste
     let out = if l.planar {
         let mut planes = Vec::with_capacity(samples);
         for p in 0..samples as u32 {
-            let r = d
-                .read_chunk(index + p * l.chunks_per_plane)
-                .map_err(|e| decode_err(t, what(), e))?;
+            let r = read_chunk(t, &mut d, index + p * l.chunks_per_plane, &what)?;
             planes.push(to_samples(r));
         }
         let n = planes.iter().map(Samples::len).min().unwrap_or(0);
@@ -157,7 +171,7 @@ fn crate_samples(t: &GeoTiff, level: usize, index: u32) -> Result<Samples, Raste
             Samples::F32(v)
         }
     } else {
-        to_samples(d.read_chunk(index).map_err(|e| decode_err(t, what(), e))?)
+        to_samples(read_chunk(t, &mut d, index, &what)?)
     };
     t.pool
         .lock()
