@@ -355,3 +355,29 @@ pub fn assert_refused(c: &Capped, code: i32, file: Option<&Path>, needle: &str) 
     }
     assert!(c.stderr.contains(needle), "should say `{needle}`: {what}");
 }
+
+/// A hostile input that must still convert: exit 0 within [`HOSTILE_TIME`] and
+/// [`HOSTILE_RSS_BYTES`], no panic text.
+pub fn assert_converted(c: &Capped) {
+    let what = format!(
+        "exit {:?} signal {:?} after {:?}, peak RSS {} MiB\nstdout: {}\nstderr: {}",
+        c.code,
+        c.signal,
+        c.elapsed,
+        c.peak_rss_bytes >> 20,
+        c.stdout,
+        c.stderr
+    );
+    eprintln!(
+        "converted in {:?}, peak RSS {} MiB",
+        c.elapsed,
+        c.peak_rss_bytes >> 20
+    );
+    assert_eq!(c.code, Some(0), "{what}");
+    assert!(c.elapsed < HOSTILE_TIME, "too slow: {what}");
+    assert!(
+        c.peak_rss_bytes < HOSTILE_RSS_BYTES,
+        "too much memory: {what}"
+    );
+    assert!(!c.stderr.contains("panicked"), "{what}");
+}

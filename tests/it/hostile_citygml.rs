@@ -6,8 +6,7 @@
 //! failure, the input untouched.
 
 use crate::helpers::{
-    assert_refused, run_with_threads, samples, tessera_capped, tree, Capped, HOSTILE_RSS_BYTES,
-    HOSTILE_TIME,
+    assert_converted, assert_refused, run_with_threads, samples, tessera_capped, tree, Capped,
 };
 use serde_json::Value;
 use std::io::{Read, Write};
@@ -29,31 +28,6 @@ fn convert(input: &Path, out: &Path, extra: &[&str]) -> Capped {
     ];
     args.extend_from_slice(extra);
     tessera_capped(&args, input.parent().unwrap(), MEM_CAP, DEADLINE)
-}
-
-/// A hostile input that must still convert: exit 0 within the limits, no panic.
-fn assert_converted(c: &Capped) {
-    let what = format!(
-        "exit {:?} signal {:?} after {:?}, peak RSS {} MiB\nstdout: {}\nstderr: {}",
-        c.code,
-        c.signal,
-        c.elapsed,
-        c.peak_rss_bytes >> 20,
-        c.stdout,
-        c.stderr
-    );
-    eprintln!(
-        "converted in {:?}, peak RSS {} MiB",
-        c.elapsed,
-        c.peak_rss_bytes >> 20
-    );
-    assert_eq!(c.code, Some(0), "{what}");
-    assert!(c.elapsed < HOSTILE_TIME, "too slow: {what}");
-    assert!(
-        c.peak_rss_bytes < HOSTILE_RSS_BYTES,
-        "too much memory: {what}"
-    );
-    assert!(!c.stderr.contains("panicked"), "{what}");
 }
 
 /// A hostile input refused as a data error (exit 1) naming `file` and saying `needle`,

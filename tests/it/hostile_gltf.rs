@@ -6,7 +6,7 @@
 //! 10 s and 1 GiB, with nothing left at the output and the input untouched.
 
 use crate::helpers::{
-    assert_refused, run_with_threads, samples, tessera_capped, Capped, HOSTILE_RSS_BYTES,
+    assert_converted, assert_refused, run_with_threads, samples, tessera_capped, Capped,
     HOSTILE_TIME,
 };
 use serde_json::{json, Value};
@@ -131,20 +131,7 @@ fn converts(model: &Path, extra: &[&str]) -> (Value, String) {
         c.elapsed,
         c.peak_rss_bytes >> 20
     );
-    let what = format!(
-        "exit {:?} after {:?}, peak RSS {} MiB\nstderr: {}",
-        c.code,
-        c.elapsed,
-        c.peak_rss_bytes >> 20,
-        c.stderr
-    );
-    assert_eq!(c.code, Some(0), "{what}");
-    assert!(c.elapsed < HOSTILE_TIME, "too slow: {what}");
-    assert!(
-        c.peak_rss_bytes < HOSTILE_RSS_BYTES,
-        "too much memory: {what}"
-    );
-    assert!(!c.stderr.contains("panicked"), "{what}");
+    assert_converted(&c);
     assert!(out.join("tileset.json").is_file());
     assert_eq!(snapshot(model.parent().unwrap()), before, "input changed");
     let r = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();

@@ -1,9 +1,7 @@
 //! One imagery input ready to warp: a placed GeoTIFF plus how its values become 8-bit RGBA.
 
 use crate::error::PipelineError;
-use crate::raster::{
-    read_window, ChunkCache, Photometric, PlacedRaster, SampleType, WindowRequest,
-};
+use crate::raster::{read_level_reduced, ChunkCache, Photometric, PlacedRaster, SampleType};
 use crate::report::Warnings;
 use std::path::Path;
 use tessera_model::{CrsSpec, TilingScheme};
@@ -92,23 +90,8 @@ impl ImagerySource {
     fn percentiles(&self, cache: &ChunkCache) -> Result<(f64, f64), PipelineError> {
         let t = &self.tiff;
         let level = t.levels.len() - 1;
-        let l = &t.levels[level];
-        // At most ~1 M window pixels: reduce the coarsest level further when needed.
-        let px = u64::from(l.width) * u64::from(l.height);
-        let factor = ((px as f64 / 1.0e6).sqrt().ceil() as u32).max(1);
-        let win = read_window(
-            cache,
-            self.id,
-            t,
-            WindowRequest {
-                level,
-                x0: 0,
-                y0: 0,
-                width: l.width.div_ceil(factor) as usize,
-                height: l.height.div_ceil(factor) as usize,
-                factor,
-            },
-        )?;
+        // At most ~1 M window pixels: the coarsest level, reduced further when needed.
+        let win = read_level_reduced(cache, self.id, t, level)?;
         let mut vals: Vec<f32> = win
             .values
             .chunks_exact(win.bands)

@@ -2,12 +2,12 @@
 
 use super::crs::declared_crs;
 use super::preflight::{preflight, Layout};
+use crate::contain::contained;
 use crate::error::LasError;
 use las::{LazParallelism, PointData, PointDataBuilder, Reader, ReaderOptions};
 use std::fs::File;
 use std::io::BufReader;
 use std::ops::Range;
-use crate::contain::contained;
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use tessera_model::{Aabb, CrsSpec, PointAttributes, PointChunk};

@@ -11,4 +11,6 @@ pub use chunk::{Chunk, Samples};
 pub use geokeys::{geo_transform, GeoKeys, KeyCrs};
 pub use geotiff::{GeoTiff, Level, Photometric, SampleType, MAX_PIXELS};
 pub use placed::{transformer, PlacedRaster, MERCATOR_MAX_LAT_DEG};
-pub use window::{read_window, ChunkCache, Window, WindowRequest, JOB_CACHE_BYTES};
+pub use window::{
+    read_level_reduced, read_window, ChunkCache, Window, WindowRequest, JOB_CACHE_BYTES,
+};

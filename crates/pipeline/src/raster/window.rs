@@ -160,6 +160,32 @@ pub struct WindowRequest {
     pub factor: u32,
 }
 
+/// All of one level, box-reduced to at most about a million window pixels (for statistics
+/// over a whole raster: a stretch, whether any data is there).
+pub fn read_level_reduced(
+    cache: &ChunkCache,
+    source: u32,
+    tiff: &GeoTiff,
+    level: usize,
+) -> Result<Window, RasterError> {
+    let l = &tiff.levels[level];
+    let px = u64::from(l.width) * u64::from(l.height);
+    let factor = ((px as f64 / 1.0e6).sqrt().ceil() as u32).max(1);
+    read_window(
+        cache,
+        source,
+        tiff,
+        WindowRequest {
+            level,
+            x0: 0,
+            y0: 0,
+            width: l.width.div_ceil(factor) as usize,
+            height: l.height.div_ceil(factor) as usize,
+            factor,
+        },
+    )
+}
+
 /// Assemble a window from cached chunks.
 pub fn read_window(
     cache: &ChunkCache,

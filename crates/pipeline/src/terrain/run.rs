@@ -10,7 +10,7 @@ use crate::error::{OutputError, PipelineError, RasterError};
 use crate::imagery::{render, ImagerySource, Resampling};
 use crate::job::JobSpec;
 use crate::progress::Progress;
-use crate::raster::{read_window, ChunkCache, PlacedRaster, WindowRequest, JOB_CACHE_BYTES};
+use crate::raster::{read_level_reduced, ChunkCache, PlacedRaster, JOB_CACHE_BYTES};
 use crate::report::{InputSummary, JobReport, Warnings};
 use crate::sink::{DirectorySink, TileSink};
 use flate2::write::GzEncoder;
@@ -114,22 +114,7 @@ fn level_name(level: usize) -> String {
 /// the job's chunk counts stay those of the tiling).
 fn level_has_heights(raster: &PlacedRaster, level: usize) -> Result<bool, PipelineError> {
     let cache = ChunkCache::new(64 << 20);
-    let l = &raster.tiff.levels[level];
-    let px = u64::from(l.width) * u64::from(l.height);
-    let factor = ((px as f64 / 1.0e6).sqrt().ceil() as u32).max(1);
-    let win = read_window(
-        &cache,
-        raster.id,
-        &raster.tiff,
-        WindowRequest {
-            level,
-            x0: 0,
-            y0: 0,
-            width: l.width.div_ceil(factor) as usize,
-            height: l.height.div_ceil(factor) as usize,
-            factor,
-        },
-    )?;
+    let win = read_level_reduced(&cache, raster.id, &raster.tiff, level)?;
     Ok(win.alpha.iter().any(|a| *a > 0.0))
 }
 
