@@ -26,7 +26,7 @@ case "$target" in
   zip) seed "$samples"/citygml/plateau-meiji-gallery.zip "$samples"/citygml/plateau-yokosuka.zip ;;
   quantized_mesh)
     # Real tiles, un-gzipped, of a terrain made from the tiny DEM.
-    cargo build --release --bin tessera
+    RUSTFLAGS= cargo build --release --bin tessera
     t="$(mktemp -d)"
     ./target/release/tessera convert --to terrain fixtures/files/tiny-dem.tif -o "$t/terrain" -q
     find "$t/terrain" -name '*.terrain' | while read -r f; do
@@ -35,5 +35,5 @@ case "$target" in
     rm -rf "$t" ;;
 esac
 exec "target/fuzz/$triple/release/$target" "$corpus" \
-  -artifact_prefix="$artifacts/" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
+  -artifact_prefix="$artifacts/" -max_total_time="$secs" -timeout="${FUZZ_TIMEOUT_S:-10}" -rss_limit_mb=2048 \
   -malloc_limit_mb=1536 -max_len=4194304 -print_final_stats=1
