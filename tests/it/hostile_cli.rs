@@ -222,10 +222,17 @@ fn limited(args: &[&str], fsize: Option<u64>, cwd: &Path) -> std::process::Outpu
         sh.push_str(&format!("prlimit --fsize={n} -- "));
     }
     let root = std::process::Command::new("id").arg("-u").output().unwrap();
+    let mut exe = PathBuf::from(env!("CARGO_BIN_EXE_tessera"));
     if String::from_utf8_lossy(&root.stdout).trim() == "0" {
         sh.push_str("setpriv --reuid=65534 --regid=65534 --clear-groups -- ");
+        // The checkout may sit where that user cannot reach: run a copy from here.
+        let copy = cwd.join("tessera-bin");
+        if !copy.exists() {
+            std::fs::copy(&exe, &copy).unwrap();
+        }
+        exe = copy;
     }
-    sh.push_str(&format!("'{}'", env!("CARGO_BIN_EXE_tessera")));
+    sh.push_str(&format!("'{}'", exe.display()));
     for a in args {
         sh.push_str(&format!(" '{a}'"));
     }
