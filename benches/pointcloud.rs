@@ -5,7 +5,7 @@
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use std::path::Path;
 use tessera_model::CrsSpec;
-use tessera_pipeline::encode::{encode_point_glb, PointTile};
+use tessera_pipeline::encode::{encode_point_glb, Grid, PointTile};
 use tessera_pipeline::pointcloud::{lod_sample, Cube, TilePoint};
 use tessera_pipeline::{JobSpec, Progress};
 
@@ -100,27 +100,25 @@ fn bench(c: &mut Criterion) {
 
     let mut g = c.benchmark_group("encode");
     let n = 80_000;
-    let pos: Vec<[f32; 3]> = points(n)
-        .iter()
-        .map(|p| [p.pos[0] as f32, p.pos[1] as f32, p.pos[2] as f32])
-        .collect();
+    let pos: Vec<[f64; 3]> = points(n).iter().map(|p| p.pos).collect();
+    let grid = Grid::new(&pos, -10);
     let rgb = vec![[10u8, 20, 30]; n];
     let inten = vec![7u16; n];
     let cls = vec![2u8; n];
     g.throughput(Throughput::Elements(n as u64));
+    let tile = PointTile {
+        positions: &pos,
+        rgb: Some(&rgb),
+        intensity: Some(&inten),
+        classification: Some(&cls),
+        return_number: Some(&cls),
+        number_of_returns: Some(&cls),
+    };
     g.bench_function("encode/glb/80k", |b| {
-        b.iter(|| {
-            encode_point_glb(&PointTile {
-                center: [0.0; 3],
-                positions: &pos,
-                rgb: Some(&rgb),
-                intensity: Some(&inten),
-                classification: Some(&cls),
-                return_number: Some(&cls),
-                number_of_returns: Some(&cls),
-            })
-            .len()
-        })
+        b.iter(|| encode_point_glb(&tile, None).unwrap().len())
+    });
+    g.bench_function("encode/glb-meshopt/80k", |b| {
+        b.iter(|| encode_point_glb(&tile, Some(&grid)).unwrap().len())
     });
     g.finish();
 

@@ -99,27 +99,132 @@ fn mat_apply(m: &[f64], p: [f64; 3]) -> [f64; 3] {
     ]
 }
 
-fn decode_glb(bytes: &[u8]) -> (Vec<[f64; 3]>, bool) {
-    assert_eq!(&bytes[0..4], b"glTF");
-    let jlen = u32::from_le_bytes(bytes[12..16].try_into().unwrap()) as usize;
-    let doc: Value = serde_json::from_slice(&bytes[20..20 + jlen]).unwrap();
-    let bin = &bytes[20 + jlen + 8..];
-    let t = numbers(&doc["nodes"][0]["translation"]);
+/// The plain bytes of a buffer view: as stored, or decoded with meshopt's own decoder
+/// when the view is EXT_meshopt_compression-compressed (its filter undone too).
+pub fn view_bytes(doc: &Value, bin: &[u8], view: usize) -> Vec<u8> {
+    let v = &doc["bufferViews"][view];
+    let Some(e) = v["extensions"].get("EXT_meshopt_compression") else {
+        let off = v["byteOffset"].as_u64().unwrap_or(0) as usize;
+        let len = v["byteLength"].as_u64().unwrap() as usize;
+        return bin[off..off + len].to_vec();
+    };
+    assert_eq!(e["mode"], "ATTRIBUTES");
+    let off = e["byteOffset"].as_u64().unwrap_or(0) as usize;
+    let len = e["byteLength"].as_u64().unwrap() as usize;
+    let count = e["count"].as_u64().unwrap() as usize;
+    let stride = e["byteStride"].as_u64().unwrap() as usize;
+    let src = &bin[off..off + len];
+    let mut out: Vec<u8> = match stride {
+        4 => meshopt::decode_vertex_buffer::<[u8; 4]>(src, count)
+            .unwrap()
+            .concat(),
+        8 => meshopt::decode_vertex_buffer::<[u8; 8]>(src, count)
+            .unwrap()
+            .concat(),
+        12 => meshopt::decode_vertex_buffer::<[u8; 12]>(src, count)
+            .unwrap()
+            .concat(),
+        16 => meshopt::decode_vertex_buffer::<[u8; 16]>(src, count)
+            .unwrap()
+            .concat(),
+        s => panic!("meshopt stride {s}"),
+    };
+    match e["filter"].as_str() {
+        None | Some("NONE") => {}
+        Some("EXPONENTIAL") => {
+            assert_eq!(stride, 12);
+            let mut words: Vec<[u32; 3]> = out
+                .chunks_exact(12)
+                .map(|c| {
+                    [0, 1, 2].map(|k| u32::from_le_bytes(c[k * 4..k * 4 + 4].try_into().unwrap()))
+                })
+                .collect();
+            meshopt::decode_filter_exp(&mut words);
+            out = words
+                .iter()
+                .flatten()
+                .flat_map(|w| w.to_le_bytes())
+                .collect();
+        }
+        Some(f) => panic!("filter {f}"),
+    }
+    assert_eq!(out.len(), count * stride);
+    out
+}
+
+/// One vertex attribute of a GLB's first primitive as numbers (per element, per
+/// component), whatever its component type, stride or compression.
+pub fn glb_attribute(doc: &Value, bin: &[u8], name: &str) -> Option<Vec<Vec<f64>>> {
     let prim = &doc["meshes"][0]["primitives"][0];
-    let acc = &doc["accessors"][prim["attributes"]["POSITION"].as_u64().unwrap() as usize];
-    let view = &doc["bufferViews"][acc["bufferView"].as_u64().unwrap() as usize];
-    let off = view["byteOffset"].as_u64().unwrap() as usize;
+    let acc = &doc["accessors"][prim["attributes"].get(name)?.as_u64()? as usize];
+    let view = acc["bufferView"].as_u64().unwrap() as usize;
+    let bytes = view_bytes(doc, bin, view);
     let n = acc["count"].as_u64().unwrap() as usize;
-    let f = |i: usize| f32::from_le_bytes(bin[i..i + 4].try_into().unwrap()) as f64;
-    let pts = (0..n)
-        .map(|i| {
-            let b = off + i * 12;
+    let comps = match acc["type"].as_str().unwrap() {
+        "SCALAR" => 1,
+        "VEC2" => 2,
+        "VEC3" => 3,
+        "VEC4" => 4,
+        t => panic!("type {t}"),
+    };
+    let ct = acc["componentType"].as_u64().unwrap();
+    let size = match ct {
+        5120 | 5121 => 1,
+        5122 | 5123 => 2,
+        5125 | 5126 => 4,
+        c => panic!("componentType {c}"),
+    };
+    let stride = doc["bufferViews"][view]["byteStride"]
+        .as_u64()
+        .map_or(comps * size, |s| s as usize);
+    let start = acc["byteOffset"].as_u64().unwrap_or(0) as usize;
+    let normalized = acc["normalized"].as_bool() == Some(true);
+    Some(
+        (0..n)
+            .map(|i| {
+                (0..comps)
+                    .map(|k| {
+                        let o = start + i * stride + k * size;
+                        let b = &bytes[o..o + size];
+                        let v = match ct {
+                            5120 => f64::from(b[0] as i8),
+                            5121 => f64::from(b[0]),
+                            5122 => f64::from(i16::from_le_bytes([b[0], b[1]])),
+                            5123 => f64::from(u16::from_le_bytes([b[0], b[1]])),
+                            5125 => f64::from(u32::from_le_bytes(b.try_into().unwrap())),
+                            _ => f64::from(f32::from_le_bytes(b.try_into().unwrap())),
+                        };
+                        match (normalized, ct) {
+                            (true, 5121) => v / 255.0,
+                            (true, 5123) => v / 65535.0,
+                            _ => v,
+                        }
+                    })
+                    .collect()
+            })
+            .collect(),
+    )
+}
+
+/// Positions of a point GLB in the tile frame (z up), and whether it has colours.
+fn decode_glb(bytes: &[u8]) -> (Vec<[f64; 3]>, bool) {
+    let (doc, bin) = read_glb(bytes);
+    let node = &doc["nodes"][0];
+    let t = numbers(&node["translation"]);
+    let s = node.get("scale").map_or(vec![1.0; 3], numbers);
+    let pts = glb_attribute(&doc, &bin, "POSITION")
+        .unwrap()
+        .iter()
+        .map(|p| {
             // glTF y-up to 3D Tiles z-up: (x, y, z) -> (x, -z, y).
-            let y_up = [f(b) + t[0], f(b + 4) + t[1], f(b + 8) + t[2]];
+            let y_up = [0, 1, 2].map(|k| p[k] * s[k] + t[k]);
             [y_up[0], -y_up[2], y_up[1]]
         })
         .collect();
-    (pts, prim["attributes"].get("COLOR_0").is_some())
+    let has_color = doc["meshes"][0]["primitives"][0]["attributes"]
+        .get("COLOR_0")
+        .is_some();
+    (pts, has_color)
 }
 
 fn decode_pnts(bytes: &[u8]) -> Vec<[f64; 3]> {
@@ -129,6 +234,14 @@ fn decode_pnts(bytes: &[u8]) -> Vec<[f64; 3]> {
     let bin = &bytes[28 + w(3)..];
     let n = ft["POINTS_LENGTH"].as_u64().unwrap() as usize;
     let c = numbers(&ft["RTC_CENTER"]);
+    if ft.get("POSITION_QUANTIZED").is_some() {
+        let off = numbers(&ft["QUANTIZED_VOLUME_OFFSET"]);
+        let scale = numbers(&ft["QUANTIZED_VOLUME_SCALE"]);
+        let q = |i: usize| f64::from(u16::from_le_bytes([bin[i], bin[i + 1]]));
+        return (0..n)
+            .map(|i| [0, 1, 2].map(|k| c[k] + off[k] + q(i * 6 + k * 2) * scale[k] / 65535.0))
+            .collect();
+    }
     let f = |i: usize| f32::from_le_bytes(bin[i..i + 4].try_into().unwrap()) as f64;
     (0..n)
         .map(|i| [f(i * 12) + c[0], f(i * 12 + 4) + c[1], f(i * 12 + 8) + c[2]])

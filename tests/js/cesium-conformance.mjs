@@ -21,6 +21,8 @@ const CASES = [
     kind: "pointcloud",
     load: "3dtiles",
     asset: { name: "Autzen (LAZ)", type: "3DTILES", options: { sourceType: "POINT_CLOUD" }, files: [S("las/laspy/autzen_trim.laz")] },
+    // Compact point tiles by default: every tile must need these glTF extensions.
+    requiredExtensions: ["EXT_meshopt_compression"],
   },
   {
     kind: "citygml",
@@ -154,8 +156,9 @@ async function loadInPage({ load, id, token }) {
   return out;
 }
 
-// Tiles with content in a tileset (external tilesets followed), fetched the ion way.
-async function countContentTiles(id) {
+// Tiles with content in a tileset (external tilesets followed), fetched the ion way;
+// `glbRequired` collects each .glb content's extensionsRequired.
+async function countContentTiles(id, glbRequired = null) {
   const ep = await apiCall(server, token, "GET", `/v1/assets/${id}/endpoint`);
   const get = async (url) => {
     const r = await fetch(url, { headers: { Authorization: `Bearer ${ep.accessToken}` } });
@@ -171,6 +174,14 @@ async function countContentTiles(id) {
         const u = new URL(c.uri || c.url, url);
         if (u.pathname.endsWith(".json")) await walkTileset(u.href);
         else n++;
+        if (glbRequired && u.pathname.endsWith(".glb")) {
+          const r = await fetch(u.href, { headers: { Authorization: `Bearer ${ep.accessToken}` } });
+          if (!r.ok) throw new Error(`${u.href}: HTTP ${r.status}`);
+          const buf = await r.arrayBuffer();
+          const len = new DataView(buf).getUint32(12, true);
+          const doc = JSON.parse(new TextDecoder().decode(new Uint8Array(buf, 20, len)));
+          glbRequired.push(doc.extensionsRequired || []);
+        }
       }
       for (const child of tile.children || []) await walk(child);
     };
@@ -193,7 +204,13 @@ try {
       const made = await createAsset(server, token, c.asset);
       r.asset = made.id;
       r.processingS = made.seconds;
-      if (c.load === "3dtiles") r.tilesExpected = await countContentTiles(made.id);
+      const glbRequired = c.requiredExtensions ? [] : null;
+      if (c.load === "3dtiles") r.tilesExpected = await countContentTiles(made.id, glbRequired);
+      for (const ext of c.requiredExtensions || []) {
+        const missing = glbRequired.filter((req) => !req.includes(ext)).length;
+        if (missing || !glbRequired.length) r.problems.push(`${missing} of ${glbRequired.length} glb tiles do not require ${ext}`);
+        else r.compressedTiles = `${glbRequired.length} tiles with ${ext}`;
+      }
       const page = await context.newPage();
       log.watch(page);
       log.take();
@@ -238,6 +255,7 @@ try {
     if (!r.ok) failed++;
     const detail = [
       r.tilesExpected !== undefined ? `${r.tilesLoaded}/${r.tilesExpected} tiles loaded` : null,
+      r.compressedTiles || null,
       r.terrainTiles !== undefined ? `${r.terrainTiles} terrain tiles (extensions ${r.extensionsServed})` : null,
       r.imageryTiles !== undefined ? `${r.imageryTiles} imagery tiles` : null,
       r.stddev !== undefined ? `std dev ${r.stddev}, ${r.changedPct}% of pixels from the asset` : null,

@@ -9,8 +9,8 @@ use tessera_model::{CrsSpec, TilingScheme};
 use tessera_pipeline::imagery::{ImageFormat, ImageryOptions, Resampling};
 use tessera_pipeline::terrain::TerrainOptions;
 use tessera_pipeline::{
-    CityOptions, ErrorKind, JobReport, JobSpec, ModelOptions, Progress, Target, TilesFormat,
-    TilingOptions,
+    CityOptions, ErrorKind, JobReport, JobSpec, ModelOptions, PointCompression, Progress, Target,
+    TilesFormat, TilingOptions,
 };
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -41,6 +41,14 @@ enum FormatArg {
     Webp,
     /// JPEG for opaque imagery tiles, PNG where transparency is needed
     Auto,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum CompressionArg {
+    /// Quantized positions and meshopt-compressed streams (3D Tiles 1.0: quantized positions)
+    Meshopt,
+    /// Float positions and plain streams
+    None,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -177,6 +185,11 @@ pub struct ConvertArgs {
     /// Thin the cloud: keep one point per cube of this edge in metres (default: keep all)
     #[arg(long, value_name = "METRES")]
     sample_spacing: Option<f64>,
+    /// Point tiles: meshopt quantizes positions (steps of at most 1 mm) and compresses
+    /// every attribute (EXT_meshopt_compression; 3D Tiles 1.0: POSITION_QUANTIZED); none
+    /// writes plain floats any glTF reader takes
+    #[arg(long, value_enum, default_value = "meshopt")]
+    compression: CompressionArg,
     /// Worker threads (default: all cores)
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
@@ -286,6 +299,10 @@ fn spec_from(args: &ConvertArgs) -> Result<JobSpec, ExitCode> {
     spec.archive = args.archive;
     spec.tiling.max_points_per_tile = args.max_points_per_tile;
     spec.tiling.sample_spacing_m = args.sample_spacing;
+    spec.tiling.compression = match args.compression {
+        CompressionArg::Meshopt => PointCompression::Meshopt,
+        CompressionArg::None => PointCompression::None,
+    };
     spec.temp_dir = args.temp_dir.clone();
     Ok(spec)
 }

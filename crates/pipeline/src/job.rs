@@ -10,6 +10,19 @@ use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use tessera_model::CrsSpec;
 
+/// Geometry compression of point tiles.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PointCompression {
+    /// Float positions and plain attribute streams, readable by any glTF loader.
+    None,
+    /// 3D Tiles 1.1: positions quantized (KHR_mesh_quantization, or meshopt's exponential
+    /// filter for tiles too large for 16 bits at 1 mm) and every stream through meshopt's
+    /// vertex codec (EXT_meshopt_compression). 3D Tiles 1.0: POSITION_QUANTIZED.
+    #[default]
+    Meshopt,
+}
+
 /// 3D Tiles flavour of the output.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum TilesFormat {
@@ -57,12 +70,12 @@ pub struct JobSpec {
     pub model: ModelOptions,
     #[serde(default)]
     pub city: CityOptions,
-    /// Folder that files referred to by the inputs (textures, buffers) must lie in;
-    /// `None`: the folder of each input (see [`crate::RefRoot::for_input`]).
     /// What the inputs are, when the caller knows (the server's sourceType); `None`: told
     /// by the files (3D Tiles jobs only).
     #[serde(default)]
     pub source: Option<Source>,
+    /// Folder that files referred to by the inputs (textures, buffers) must lie in;
+    /// `None`: the folder of each input (see [`crate::RefRoot::for_input`]).
     #[serde(default)]
     pub refs_root: Option<PathBuf>,
     /// Let references leave that folder (still regular files only).
@@ -81,6 +94,8 @@ pub struct TilingOptions {
     pub sample_spacing_m: Option<f64>,
     /// Points held in memory per worker while tiling one octree cell.
     pub cell_budget_points: usize,
+    #[serde(default)]
+    pub compression: PointCompression,
 }
 
 impl Default for TilingOptions {
@@ -89,6 +104,7 @@ impl Default for TilingOptions {
             max_points_per_tile: 80_000,
             sample_spacing_m: None,
             cell_budget_points: 2_000_000,
+            compression: PointCompression::default(),
         }
     }
 }

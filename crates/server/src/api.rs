@@ -35,6 +35,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/ui/app.js", get(crate::web::app_js))
         .route("/ui/app.css", get(crate::web::app_css))
         .route("/cesium/{*path}", get(crate::web::cesium))
+        .route(
+            "/vendor/meshopt_decoder.mjs",
+            get(crate::web::meshopt_decoder),
+        )
         .route("/appData", get(app_data))
         .route("/v1/me", get(me))
         .route("/v1/defaults", get(defaults))
@@ -759,6 +763,27 @@ fn normalise_options(type_: &str, options: &Value) -> ApiResult<Value> {
             tessera_model::check_placement(lon, lat, h)
                 .map_err(|e| ApiError::bad_request(format!("options.position: {e}")))?;
         }
+    }
+    // ion's older spellings of geometryCompression, then its values (any case).
+    if let Some(v) = o.remove("geometricCompression") {
+        o.entry(option::GEOMETRY_COMPRESSION).or_insert(v);
+    }
+    if let Some(v) = o.remove("dracoCompression") {
+        let b = v
+            .as_bool()
+            .ok_or_else(|| ApiError::bad_request("options.dracoCompression must be a boolean"))?;
+        o.entry(option::GEOMETRY_COMPRESSION)
+            .or_insert(json!(if b { "DRACO" } else { "NONE" }));
+    }
+    if let Some(v) = o.get(option::GEOMETRY_COMPRESSION) {
+        let c = v
+            .as_str()
+            .map(str::to_ascii_uppercase)
+            .filter(|c| matches!(c.as_str(), "NONE" | "DRACO" | "MESHOPT"))
+            .ok_or_else(|| {
+                ApiError::bad_request("options.geometryCompression must be NONE, DRACO or MESHOPT")
+            })?;
+        o.insert(option::GEOMETRY_COMPRESSION.into(), json!(c));
     }
     if let Some(w) = o.get(option::WATER_MASK) {
         if !w.is_boolean() {

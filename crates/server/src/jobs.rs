@@ -17,7 +17,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use tessera_model::{CrsSpec, Stage};
 use tessera_pipeline::{
-    Budget, ErrorKind, JobReport, JobSpec, PipelineError, Progress, Source, Target,
+    Budget, ErrorKind, JobReport, JobSpec, PipelineError, PointCompression, Progress, Source,
+    Target,
 };
 
 /// Runs one conversion. The real one drives the pipeline on its own rayon pool; tests
@@ -587,7 +588,13 @@ fn process(
         ("3DTILES", "POINT_CLOUD") => {
             spec.target = Target::Tiles3d;
             spec.source = Some(Source::PointCloud);
+            let (compression, warning) =
+                point_compression(task.options[option::GEOMETRY_COMPRESSION].as_str());
+            spec.tiling.compression = compression;
             entry = "tileset.json".to_string();
+            let mut report = run_spec(runner, &spec, progress)?;
+            report.warnings.extend(warning);
+            return Ok((report, entry));
         }
         ("3DTILES", "3D_MODEL" | "3D_CAPTURE") => {
             spec.target = Target::Tiles3d;
@@ -623,6 +630,25 @@ fn process(
     }
     let report = run_spec(runner, &spec, progress)?;
     Ok((report, entry))
+}
+
+/// ion's `geometryCompression` for point clouds. Draco (ion's default) has no
+/// glTF extension for point primitives, so an explicit `DRACO` gets meshopt and a
+/// warning saying why; unset means Tessera's default, meshopt.
+fn point_compression(
+    requested: Option<&str>,
+) -> (PointCompression, Option<tessera_pipeline::Warning>) {
+    match requested {
+        Some("NONE") => (PointCompression::None, None),
+        Some("DRACO") => (
+            PointCompression::Meshopt,
+            Some(tessera_pipeline::Warning {
+                code: "draco-not-for-points",
+                message: "geometryCompression DRACO: KHR_draco_mesh_compression covers triangle meshes, not point primitives, so the point tiles use EXT_meshopt_compression (quantized positions, meshopt-compressed attributes), which CesiumJS reads; pass MESHOPT to say so, or NONE for plain tiles".into(),
+            }),
+        ),
+        _ => (PointCompression::Meshopt, None),
+    }
 }
 
 /// CityGML: the upload folder as it is; the pipeline reads the documents, zips

@@ -84,6 +84,49 @@ pub async fn cesium(
     file_response(&file, meta.len(), &headers, h).await
 }
 
+/// meshoptimizer's decoder module (installed with CesiumJS, which depends on it), for the
+/// dashboard's point picking in meshopt-compressed tiles.
+pub async fn meshopt_decoder(
+    State(s): State<Arc<AppState>>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let file = s
+        .config
+        .cesium_dir
+        .as_deref()
+        .and_then(meshopt_decoder_file)
+        .ok_or_else(|| ApiError::not_found(uri.path()))?;
+    let meta = tokio::fs::metadata(&file)
+        .await
+        .map_err(|_| ApiError::not_found(uri.path()))?;
+    let mut h = HeaderMap::new();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/javascript; charset=utf-8"),
+    );
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=86400"),
+    );
+    file_response(&file, meta.len(), &headers, h).await
+}
+
+/// `meshopt_decoder.mjs` of the meshoptimizer package beside (or inside) the CesiumJS
+/// package whose `Build/Cesium` folder is `cesium_dir`.
+fn meshopt_decoder_file(cesium_dir: &Path) -> Option<PathBuf> {
+    let cesium_pkg = cesium_dir.parent()?.parent()?;
+    let modules = cesium_pkg.parent()?;
+    [
+        modules.join("meshoptimizer"),
+        cesium_pkg.join("node_modules/meshoptimizer"),
+        modules.join("@cesium/engine/node_modules/meshoptimizer"),
+    ]
+    .into_iter()
+    .map(|d| d.join("meshopt_decoder.mjs"))
+    .find(|f| f.is_file())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

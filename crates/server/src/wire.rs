@@ -245,6 +245,7 @@ pub mod option {
     pub const CLAMP_TO_TERRAIN: &str = "clampToTerrain";
     pub const BASE_TERRAIN_ID: &str = "baseTerrainId";
     pub const TILESET_JSON: &str = "tilesetJson";
+    pub const GEOMETRY_COMPRESSION: &str = "geometryCompression";
 }
 
 /// `[ext]` analysis: what a job will produce, answered before it runs.

@@ -993,20 +993,26 @@ function startPreview(section, asset) {
     const meta = glb.json.extensions && glb.json.extensions.EXT_structural_metadata;
     if (!prim || prim.mode !== 0 || !ext || !meta) return null;
     const posAcc = glb.json.accessors[prim.attributes.POSITION];
-    const pos = accessorView(glb, posAcc);
-    if (!pos || posAcc.componentType !== 5126) return null;
-    // Into the glTF's own frame: the tile transform undone, z-up back to y-up, node offset off.
+    const pos = await accessorView(glb, posAcc);
+    if (!pos || ![5126, 5123].includes(posAcc.componentType)) return null;
+    // Into the glTF's own frame: the tile transform undone, z-up back to y-up, node offset
+    // and scale (16-bit quantized positions) off.
     const inv = C.Matrix4.inverse(content.tile.computedTransform, new C.Matrix4());
     const l = C.Matrix4.multiplyByPoint(inv, world, new C.Cartesian3());
     const node = (glb.json.nodes || []).find((n) => n.mesh === 0) || {};
     const t = node.translation || [0, 0, 0];
+    const s = node.scale || [1, 1, 1];
     const q = [l.x - t[0], l.z - t[1], -l.y - t[2]];
+    const posStride = glb.json.bufferViews[posAcc.bufferView].byteStride || 12;
+    const comp = posAcc.componentType === 5126 ? (o) => pos.getFloat32(o, true) : (o) => pos.getUint16(o, true);
+    const size = posAcc.componentType === 5126 ? 4 : 2;
     let best = -1;
     let bestD = Infinity;
     for (let i = 0; i < posAcc.count; i++) {
-      const dx = pos.getFloat32(i * 12, true) - q[0];
-      const dy = pos.getFloat32(i * 12 + 4, true) - q[1];
-      const dz = pos.getFloat32(i * 12 + 8, true) - q[2];
+      const o = i * posStride;
+      const dx = comp(o) * s[0] - q[0];
+      const dy = comp(o + size) * s[1] - q[1];
+      const dz = comp(o + 2 * size) * s[2] - q[2];
       const d = dx * dx + dy * dy + dz * dz;
       if (d < bestD) {
         bestD = d;
@@ -1019,7 +1025,7 @@ function startPreview(section, asset) {
     const rows = [];
     for (const [name, prop] of Object.entries(table.properties || {})) {
       const acc = glb.json.accessors[prim.attributes[prop.attribute]];
-      const view = acc && accessorView(glb, acc);
+      const view = acc && (await accessorView(glb, acc));
       if (!view) continue;
       const size = { 5121: 1, 5123: 2, 5125: 4, 5126: 4 }[acc.componentType];
       const stride = glb.json.bufferViews[acc.bufferView].byteStride || size;
@@ -1039,11 +1045,33 @@ function startPreview(section, asset) {
     return { json, bin: new DataView(buf, binStart, Math.max(0, buf.byteLength - binStart)) };
   }
 
-  function accessorView(glb, acc) {
+  // The plain bytes of an accessor's view: as stored, or decoded with meshoptimizer's
+  // decoder (served by Tessera from the CesiumJS install) for EXT_meshopt_compression.
+  async function accessorView(glb, acc) {
     const bv = glb.json.bufferViews[acc.bufferView];
     if (!bv) return null;
-    const off = (bv.byteOffset || 0) + (acc.byteOffset || 0);
-    return new DataView(glb.bin.buffer, glb.bin.byteOffset + off, bv.byteLength - (acc.byteOffset || 0));
+    const mo = bv.extensions && bv.extensions.EXT_meshopt_compression;
+    if (!mo) {
+      const off = (bv.byteOffset || 0) + (acc.byteOffset || 0);
+      return new DataView(glb.bin.buffer, glb.bin.byteOffset + off, bv.byteLength - (acc.byteOffset || 0));
+    }
+    if (!glb.views) glb.views = new Map();
+    if (!glb.views.has(acc.bufferView)) {
+      glb.views.set(
+        acc.bufferView,
+        (async () => {
+          const { MeshoptDecoder } = await import("/vendor/meshopt_decoder.mjs");
+          await MeshoptDecoder.ready;
+          const out = new Uint8Array(mo.count * mo.byteStride);
+          const src = new Uint8Array(glb.bin.buffer, glb.bin.byteOffset + (mo.byteOffset || 0), mo.byteLength);
+          MeshoptDecoder.decodeGltfBuffer(out, mo.count, mo.byteStride, src, mo.mode, mo.filter);
+          return out;
+        })()
+      );
+    }
+    const bytes = await glb.views.get(acc.bufferView);
+    const off = acc.byteOffset || 0;
+    return new DataView(bytes.buffer, bytes.byteOffset + off, bytes.byteLength - off);
   }
 
   loadCesium()

@@ -1,42 +1,112 @@
 //! glTF 2.0 binary point tiles for 3D Tiles 1.1: POINTS primitive, COLOR_0, and the
 //! per-point attributes as EXT_structural_metadata property attributes so clients can
-//! style by classification or intensity.
+//! style by classification or intensity; compact tiles quantize positions and compress
+//! every stream with meshopt.
 
+use super::quantize::{Grid, Layout};
 use super::{pad_to, PointTile};
 use serde_json::{json, Value};
+use tessera_model::Aabb;
 
+/// The binary chunk, buffer views and accessors of one tile. With meshopt, each stream
+/// is stored compressed in the GLB's chunk and described as an uncompressed view of a
+/// fallback buffer that has no data of its own (EXT_meshopt_compression).
 struct Builder {
+    meshopt: bool,
     bin: Vec<u8>,
+    fallback_len: usize,
     views: Vec<Value>,
     accessors: Vec<Value>,
 }
 
+/// meshopt's vertex codec over `count` elements of `N` bytes; bitstream version 0, the
+/// one EXT_meshopt_compression defines.
+fn meshopt_stream<const N: usize>(data: &[u8]) -> Result<Vec<u8>, String> {
+    let elements: Vec<[u8; N]> = data
+        .chunks_exact(N)
+        .map(|c| {
+            let mut a = [0u8; N];
+            a.copy_from_slice(c);
+            a
+        })
+        .collect();
+    meshopt::encode_vertex_buffer_level(&elements, 2, Some(0)).map_err(|e| e.to_string())
+}
+
 impl Builder {
-    /// Add a vertex attribute whose data starts at `offset` in the binary chunk.
-    fn attribute(&mut self, offset: usize, count: usize, stride: usize, accessor: Value) -> usize {
+    /// Add one vertex stream of `count` elements, `stride` bytes each; returns its view.
+    fn stream(
+        &mut self,
+        data: &[u8],
+        count: usize,
+        stride: usize,
+        filter: Option<&str>,
+    ) -> Result<usize, String> {
+        debug_assert_eq!(data.len(), count * stride);
+        if !self.meshopt {
+            pad_to(&mut self.bin, 4, 0);
+            self.views.push(json!({
+                "buffer": 0, "byteOffset": self.bin.len(), "byteLength": data.len(),
+                "byteStride": stride, "target": 34962
+            }));
+            self.bin.extend_from_slice(data);
+            return Ok(self.views.len() - 1);
+        }
+        let packed = match stride {
+            4 => meshopt_stream::<4>(data)?,
+            8 => meshopt_stream::<8>(data)?,
+            12 => meshopt_stream::<12>(data)?,
+            16 => meshopt_stream::<16>(data)?,
+            other => return Err(format!("no meshopt stream of stride {other}")),
+        };
+        pad_to(&mut self.bin, 4, 0);
+        let mut ext = json!({
+            "buffer": 0, "byteOffset": self.bin.len(), "byteLength": packed.len(),
+            "byteStride": stride, "count": count, "mode": "ATTRIBUTES"
+        });
+        if let Some(f) = filter {
+            ext["filter"] = json!(f);
+        }
+        self.bin.extend_from_slice(&packed);
         self.views.push(json!({
-            "buffer": 0, "byteOffset": offset, "byteLength": count * stride,
-            "byteStride": stride, "target": 34962
+            "buffer": 1, "byteOffset": self.fallback_len, "byteLength": data.len(),
+            "byteStride": stride, "target": 34962,
+            "extensions": {"EXT_meshopt_compression": ext}
         }));
+        self.fallback_len += data.len();
+        Ok(self.views.len() - 1)
+    }
+
+    fn accessor(&mut self, view: usize, count: usize, accessor: Value) -> usize {
         let mut a = accessor;
-        a["bufferView"] = json!(self.views.len() - 1);
+        a["bufferView"] = json!(view);
         a["count"] = json!(count);
         self.accessors.push(a);
         self.accessors.len() - 1
     }
+
+    fn buffers(&self) -> Value {
+        if self.meshopt {
+            json!([
+                {"byteLength": self.bin.len()},
+                {"byteLength": self.fallback_len, "extensions": {"EXT_meshopt_compression": {"fallback": true}}}
+            ])
+        } else {
+            json!([{"byteLength": self.bin.len()}])
+        }
+    }
 }
 
-/// sRGB-encoded 8-bit values to linear 16-bit ones.
-fn srgb_to_linear_u16() -> [u16; 256] {
-    let mut lut = [0u16; 256];
+/// sRGB-encoded 8-bit values to linear ones.
+fn srgb_to_linear() -> [f64; 256] {
+    let mut lut = [0.0; 256];
     for (i, v) in lut.iter_mut().enumerate() {
         let c = i as f64 / 255.0;
-        let lin = if c <= 0.04045 {
+        *v = if c <= 0.04045 {
             c / 12.92
         } else {
             ((c + 0.055) / 1.055).powf(2.4)
         };
-        *v = (lin * 65535.0).round() as u16;
     }
     lut
 }
@@ -47,49 +117,130 @@ fn push_scalar_u8(bin: &mut Vec<u8>, v: &[u8]) {
     }
 }
 
-/// Encode one point tile as GLB. The node's translation carries `tile.center`
-/// (converted to glTF's y-up axes, as 3D Tiles clients expect).
-pub fn encode_point_glb(tile: &PointTile) -> Vec<u8> {
+/// POSITION: floats relative to the points' centre, or quantized on `grid`. Returns the
+/// accessor, the node's translation and scale (glTF axes, y up), and whether
+/// KHR_mesh_quantization is used.
+fn positions(
+    b: &mut Builder,
+    tile: &PointTile,
+    grid: Option<&Grid>,
+) -> Result<(usize, [f64; 3], Option<f64>, bool), String> {
+    let n = tile.positions.len();
+    match grid.map(|g| (g, g.layout())) {
+        None => {
+            let c = Aabb::from_points(tile.positions.iter()).center();
+            let mut data = Vec::with_capacity(n * 12);
+            let mut min = [f32::INFINITY; 3];
+            let mut max = [f32::NEG_INFINITY; 3];
+            for p in tile.positions {
+                let yup = [
+                    (p[0] - c[0]) as f32,
+                    (p[2] - c[2]) as f32,
+                    -(p[1] - c[1]) as f32,
+                ];
+                for i in 0..3 {
+                    min[i] = min[i].min(yup[i]);
+                    max[i] = max[i].max(yup[i]);
+                    data.extend_from_slice(&yup[i].to_le_bytes());
+                }
+            }
+            let view = b.stream(&data, n, 12, None)?;
+            let acc = b.accessor(
+                view,
+                n,
+                json!({"componentType": 5126, "type": "VEC3", "min": min, "max": max}),
+            );
+            Ok((acc, [c[0], c[2], -c[1]], None, false))
+        }
+        Some((g, Layout::U16)) => {
+            let mut data = Vec::with_capacity(n * 8);
+            let mut min = [u16::MAX; 3];
+            let mut max = [0u16; 3];
+            for p in tile.positions {
+                let q = g.u16_yup(p);
+                for i in 0..3 {
+                    min[i] = min[i].min(q[i]);
+                    max[i] = max[i].max(q[i]);
+                    data.extend_from_slice(&q[i].to_le_bytes());
+                }
+                data.extend_from_slice(&[0, 0]);
+            }
+            let view = b.stream(&data, n, 8, None)?;
+            let acc = b.accessor(
+                view,
+                n,
+                json!({"componentType": 5123, "type": "VEC3", "min": min, "max": max}),
+            );
+            Ok((acc, g.u16_translation_yup(), Some(g.step_m()), true))
+        }
+        Some((g, Layout::Exponential)) => {
+            let mut data = Vec::with_capacity(n * 12);
+            let mut min = [f32::INFINITY; 3];
+            let mut max = [f32::NEG_INFINITY; 3];
+            for p in tile.positions {
+                let (words, values) = g.exp_yup(p);
+                for i in 0..3 {
+                    min[i] = min[i].min(values[i]);
+                    max[i] = max[i].max(values[i]);
+                    data.extend_from_slice(&words[i].to_le_bytes());
+                }
+            }
+            let view = b.stream(&data, n, 12, Some("EXPONENTIAL"))?;
+            let acc = b.accessor(
+                view,
+                n,
+                json!({"componentType": 5126, "type": "VEC3", "min": min, "max": max}),
+            );
+            Ok((acc, g.exp_translation_yup(), None, false))
+        }
+    }
+}
+
+/// Encode one point tile as GLB. The node's translation (and, with 16-bit positions,
+/// its scale) places the points in the tile frame, converted to glTF's y-up axes as 3D
+/// Tiles clients expect. With `grid`, positions are quantized on it and every stream is
+/// meshopt-compressed; points should then come in the grid's Morton order.
+pub fn encode_point_glb(tile: &PointTile, grid: Option<&Grid>) -> Result<Vec<u8>, String> {
     let n = tile.positions.len();
     let mut b = Builder {
-        bin: Vec::with_capacity(n * 32),
+        meshopt: grid.is_some(),
+        bin: Vec::with_capacity(n * 16),
+        fallback_len: 0,
         views: Vec::new(),
         accessors: Vec::new(),
     };
-    let mut min = [f32::INFINITY; 3];
-    let mut max = [f32::NEG_INFINITY; 3];
-    for p in tile.positions {
-        let yup = [p[0], p[2], -p[1]];
-        for i in 0..3 {
-            min[i] = min[i].min(yup[i]);
-            max[i] = max[i].max(yup[i]);
-            b.bin.extend_from_slice(&yup[i].to_le_bytes());
-        }
-    }
+    let (pos, translation, scale, quantized) = positions(&mut b, tile, grid)?;
     let mut attributes = serde_json::Map::new();
-    let pos = b.attribute(
-        0,
-        n,
-        12,
-        json!({"componentType": 5126, "type": "VEC3", "min": min, "max": max}),
-    );
     attributes.insert("POSITION".into(), json!(pos));
     if let Some(rgb) = tile.rgb {
-        // LAS colours are sRGB; glTF vertex colours are linear. 16 bits keep dark tones.
-        let lut = srgb_to_linear_u16();
-        let offset = b.bin.len();
-        for c in rgb {
-            for ch in c {
-                b.bin
-                    .extend_from_slice(&lut[usize::from(*ch)].to_le_bytes());
+        // LAS colours are sRGB; glTF vertex colours are linear. Uncompressed tiles keep
+        // 16 bits (dark tones survive); compact ones normalized 8 bits.
+        let lut = srgb_to_linear();
+        let (data, stride, ct) = if b.meshopt {
+            let mut d = Vec::with_capacity(n * 4);
+            for c in rgb {
+                for ch in c {
+                    d.push((lut[usize::from(*ch)] * 255.0).round() as u8);
+                }
+                d.push(0);
             }
-            b.bin.extend_from_slice(&[0, 0]);
-        }
-        let i = b.attribute(
-            offset,
+            (d, 4, 5121)
+        } else {
+            let mut d = Vec::with_capacity(n * 8);
+            for c in rgb {
+                for ch in c {
+                    let v = (lut[usize::from(*ch)] * 65535.0).round() as u16;
+                    d.extend_from_slice(&v.to_le_bytes());
+                }
+                d.extend_from_slice(&[0, 0]);
+            }
+            (d, 8, 5123)
+        };
+        let view = b.stream(&data, n, stride, None)?;
+        let i = b.accessor(
+            view,
             n,
-            8,
-            json!({"componentType": 5123, "normalized": true, "type": "VEC3"}),
+            json!({"componentType": ct, "normalized": true, "type": "VEC3"}),
         );
         attributes.insert("COLOR_0".into(), json!(i));
     }
@@ -100,76 +251,81 @@ pub fn encode_point_glb(tile: &PointTile) -> Vec<u8> {
                         attr: &str,
                         ct: u32,
                         ctype: &str,
-                        bytes: &dyn Fn(&mut Vec<u8>)| {
-        let offset = b.bin.len();
-        bytes(&mut b.bin);
-        let i = b.attribute(offset, n, 4, json!({"componentType": ct, "type": "SCALAR"}));
+                        data: Vec<u8>|
+     -> Result<(), String> {
+        let view = b.stream(&data, n, 4, None)?;
+        let i = b.accessor(view, n, json!({"componentType": ct, "type": "SCALAR"}));
         attributes.insert(attr.into(), json!(i));
         props.insert(name.into(), json!({"attribute": attr}));
         class_props.insert(
             name.into(),
             json!({"type": "SCALAR", "componentType": ctype}),
         );
+        Ok(())
     };
     if let Some(v) = tile.intensity {
-        add_prop(&mut b, "intensity", "_INTENSITY", 5123, "UINT16", &|bin| {
-            for &x in v {
-                bin.extend_from_slice(&x.to_le_bytes());
-                bin.extend_from_slice(&[0, 0]);
-            }
-        });
+        let mut d = Vec::with_capacity(n * 4);
+        for &x in v {
+            d.extend_from_slice(&x.to_le_bytes());
+            d.extend_from_slice(&[0, 0]);
+        }
+        add_prop(&mut b, "intensity", "_INTENSITY", 5123, "UINT16", d)?;
     }
-    if let Some(v) = tile.classification {
-        add_prop(
-            &mut b,
-            "classification",
-            "_CLASSIFICATION",
-            5121,
-            "UINT8",
-            &|bin| push_scalar_u8(bin, v),
-        );
-    }
-    if let Some(v) = tile.return_number {
-        add_prop(
-            &mut b,
-            "return_number",
-            "_RETURN_NUMBER",
-            5121,
-            "UINT8",
-            &|bin| push_scalar_u8(bin, v),
-        );
-    }
-    if let Some(v) = tile.number_of_returns {
-        add_prop(
-            &mut b,
+    for (v, name, attr) in [
+        (tile.classification, "classification", "_CLASSIFICATION"),
+        (tile.return_number, "return_number", "_RETURN_NUMBER"),
+        (
+            tile.number_of_returns,
             "number_of_returns",
             "_NUMBER_OF_RETURNS",
-            5121,
-            "UINT8",
-            &|bin| push_scalar_u8(bin, v),
-        );
+        ),
+    ] {
+        if let Some(v) = v {
+            let mut d = Vec::with_capacity(n * 4);
+            push_scalar_u8(&mut d, v);
+            add_prop(&mut b, name, attr, 5121, "UINT8", d)?;
+        }
     }
-    let c = tile.center;
+    let mut node = json!({"mesh": 0, "translation": translation});
+    if let Some(s) = scale {
+        node["scale"] = json!([s, s, s]);
+    }
     let mut primitive = json!({"mode": 0, "attributes": attributes});
     let mut doc = json!({
         "asset": {"version": "2.0", "generator": concat!("tessera ", env!("CARGO_PKG_VERSION"))},
         "scene": 0,
         "scenes": [{"nodes": [0]}],
-        "nodes": [{"mesh": 0, "translation": [c[0], c[2], -c[1]]}],
-        "buffers": [{"byteLength": b.bin.len()}],
+        "nodes": [node],
+        "buffers": b.buffers(),
         "bufferViews": b.views,
         "accessors": b.accessors,
     });
+    let mut used = Vec::new();
+    let mut required = Vec::new();
+    if b.meshopt {
+        used.push("EXT_meshopt_compression");
+        required.push("EXT_meshopt_compression");
+    }
+    if quantized {
+        used.push("KHR_mesh_quantization");
+        required.push("KHR_mesh_quantization");
+    }
     if !props.is_empty() {
         primitive["extensions"] = json!({"EXT_structural_metadata": {"propertyAttributes": [0]}});
-        doc["extensionsUsed"] = json!(["EXT_structural_metadata"]);
+        used.push("EXT_structural_metadata");
         doc["extensions"] = json!({"EXT_structural_metadata": {
             "schema": {"id": "tessera_point_cloud", "classes": {"point": {"properties": class_props}}},
             "propertyAttributes": [{"class": "point", "properties": props}]
         }});
     }
+    if !used.is_empty() {
+        doc["extensionsUsed"] = json!(used);
+    }
+    if !required.is_empty() {
+        doc["extensionsRequired"] = json!(required);
+    }
     doc["meshes"] = json!([{"primitives": [primitive]}]);
-    glb_container(&doc, b.bin)
+    Ok(glb_container(&doc, b.bin))
 }
 
 /// Wrap a glTF JSON document and its binary chunk into a GLB.
@@ -200,21 +356,7 @@ pub fn glb_container(doc: &Value, mut bin: Vec<u8>) -> Vec<u8> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn glb_layout_is_sound() {
-        let pos = [[1.0f32, 2.0, 3.0], [-1.0, 0.0, 0.5]];
-        let rgb = [[255u8, 0, 0], [0, 255, 0]];
-        let cls = [2u8, 6];
-        let tile = PointTile {
-            center: [10.0, 20.0, 30.0],
-            positions: &pos,
-            rgb: Some(&rgb),
-            intensity: None,
-            classification: Some(&cls),
-            return_number: None,
-            number_of_returns: None,
-        };
-        let glb = encode_point_glb(&tile);
+    fn parts(glb: &[u8]) -> (Value, &[u8]) {
         assert_eq!(&glb[0..4], b"glTF");
         assert_eq!(
             u32::from_le_bytes(glb[8..12].try_into().unwrap()) as usize,
@@ -222,17 +364,141 @@ mod tests {
         );
         let jlen = u32::from_le_bytes(glb[12..16].try_into().unwrap()) as usize;
         let doc: Value = serde_json::from_slice(&glb[20..20 + jlen]).unwrap();
-        assert_eq!(doc["nodes"][0]["translation"], json!([10.0, 30.0, -20.0]));
-        assert_eq!(doc["accessors"][0]["max"], json!([1.0, 3.0, 0.0]));
+        (doc, &glb[20 + jlen + 8..])
+    }
+
+    #[test]
+    fn plain_glb_layout_is_sound() {
+        let pos = [[11.0, 22.0, 33.0], [9.0, 20.0, 30.5]];
+        let rgb = [[255u8, 0, 0], [0, 255, 0]];
+        let cls = [2u8, 6];
+        let tile = PointTile {
+            positions: &pos,
+            rgb: Some(&rgb),
+            intensity: None,
+            classification: Some(&cls),
+            return_number: None,
+            number_of_returns: None,
+        };
+        let glb = encode_point_glb(&tile, None).unwrap();
+        let (doc, bin) = parts(&glb);
+        assert_eq!(doc["nodes"][0]["translation"], json!([10.0, 31.75, -21.0]));
+        assert_eq!(doc["accessors"][0]["max"], json!([1.0, 1.25, 1.0]));
         assert_eq!(doc["accessors"].as_array().unwrap().len(), 3);
-        let blen = u32::from_le_bytes(glb[20 + jlen..24 + jlen].try_into().unwrap()) as usize;
-        assert_eq!(blen, 2 * 12 + 2 * 8 + 2 * 4);
-        let lut = srgb_to_linear_u16();
-        assert_eq!((lut[0], lut[255]), (0, 65535));
-        assert!((lut[128] as f64 / 65535.0 - 0.2158).abs() < 1e-3);
+        assert_eq!(bin.len(), 2 * 12 + 2 * 8 + 2 * 4);
+        assert!(doc.get("extensionsRequired").is_none());
+        let lut = srgb_to_linear();
+        assert!((lut[128] - 0.2158).abs() < 1e-3);
         assert_eq!(
             doc["meshes"][0]["primitives"][0]["attributes"]["_CLASSIFICATION"],
             json!(2)
         );
+    }
+
+    /// Decode a meshopt-compressed view back to its plain bytes.
+    fn unpack(doc: &Value, bin: &[u8], view: usize) -> Vec<u8> {
+        let e = &doc["bufferViews"][view]["extensions"]["EXT_meshopt_compression"];
+        let off = e["byteOffset"].as_u64().unwrap() as usize;
+        let len = e["byteLength"].as_u64().unwrap() as usize;
+        let count = e["count"].as_u64().unwrap() as usize;
+        let stride = e["byteStride"].as_u64().unwrap() as usize;
+        let src = &bin[off..off + len];
+        let out: Vec<u8> = match stride {
+            4 => meshopt::decode_vertex_buffer::<[u8; 4]>(src, count)
+                .unwrap()
+                .concat(),
+            8 => meshopt::decode_vertex_buffer::<[u8; 8]>(src, count)
+                .unwrap()
+                .concat(),
+            12 => meshopt::decode_vertex_buffer::<[u8; 12]>(src, count)
+                .unwrap()
+                .concat(),
+            s => panic!("stride {s}"),
+        };
+        out
+    }
+
+    #[test]
+    fn compact_glb_decodes_to_the_points() {
+        for spread_m in [30.0, 900.0] {
+            let pos: Vec<[f64; 3]> = (0..500)
+                .map(|i| {
+                    let t = f64::from(i) / 499.0;
+                    [
+                        100.0 + t * spread_m,
+                        -50.0 + (t * 9.0).cos() * 10.0,
+                        5.0 + t,
+                    ]
+                })
+                .collect();
+            let int: Vec<u16> = (0..500).map(|i| (i * 97 % 65_536) as u16).collect();
+            let rgb: Vec<[u8; 3]> = (0..500).map(|i| [(i % 256) as u8, 7, 255]).collect();
+            let tile = PointTile {
+                positions: &pos,
+                rgb: Some(&rgb),
+                intensity: Some(&int),
+                classification: None,
+                return_number: None,
+                number_of_returns: None,
+            };
+            let grid = Grid::new(&pos, -10);
+            let glb = encode_point_glb(&tile, Some(&grid)).unwrap();
+            let (doc, bin) = parts(&glb);
+            assert!(glb.len() < 500 * 12, "{} bytes", glb.len());
+            assert_eq!(
+                doc["extensionsRequired"][0],
+                json!("EXT_meshopt_compression")
+            );
+            assert_eq!(
+                doc["buffers"][1]["extensions"]["EXT_meshopt_compression"]["fallback"],
+                json!(true)
+            );
+            let node = &doc["nodes"][0];
+            let t: Vec<f64> = node["translation"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_f64().unwrap())
+                .collect();
+            let raw = unpack(&doc, bin, 0);
+            let u16_layout = grid.layout() == Layout::U16;
+            assert_eq!(u16_layout, spread_m < 64.0);
+            for (i, p) in pos.iter().enumerate() {
+                let yup: [f64; 3] = if u16_layout {
+                    let s = node["scale"][0].as_f64().unwrap();
+                    [0, 1, 2].map(|k| {
+                        let o = i * 8 + k * 2;
+                        t[k] + f64::from(u16::from_le_bytes([raw[o], raw[o + 1]])) * s
+                    })
+                } else {
+                    assert_eq!(
+                        doc["bufferViews"][0]["extensions"]["EXT_meshopt_compression"]["filter"],
+                        json!("EXPONENTIAL")
+                    );
+                    let mut words: Vec<[u32; 3]> = (0..pos.len())
+                        .map(|j| {
+                            [0, 1, 2].map(|k| {
+                                let o = j * 12 + k * 4;
+                                u32::from_le_bytes(raw[o..o + 4].try_into().unwrap())
+                            })
+                        })
+                        .collect();
+                    meshopt::decode_filter_exp(&mut words);
+                    [0, 1, 2].map(|k| t[k] + f64::from(f32::from_bits(words[i][k])))
+                };
+                let back = [yup[0], -yup[2], yup[1]];
+                for k in 0..3 {
+                    assert!((back[k] - p[k]).abs() < 0.0005, "{p:?} vs {back:?}");
+                }
+            }
+            let acc = doc["meshes"][0]["primitives"][0]["attributes"]["_INTENSITY"]
+                .as_u64()
+                .unwrap() as usize;
+            let view = doc["accessors"][acc]["bufferView"].as_u64().unwrap() as usize;
+            let raw = unpack(&doc, bin, view);
+            for (i, v) in int.iter().enumerate() {
+                assert_eq!(u16::from_le_bytes([raw[i * 4], raw[i * 4 + 1]]), *v);
+            }
+        }
     }
 }

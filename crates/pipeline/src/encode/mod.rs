@@ -3,14 +3,15 @@
 pub mod features;
 mod glb;
 mod pnts;
+pub mod quantize;
 
 pub use glb::{encode_point_glb, glb_container};
 pub use pnts::encode_pnts;
+pub use quantize::Grid;
 
-/// Point columns of one tile, positions relative to `center` (tile frame, z up).
+/// Point columns of one tile; positions in the tileset's local frame (metres, z up).
 pub struct PointTile<'a> {
-    pub center: [f64; 3],
-    pub positions: &'a [[f32; 3]],
+    pub positions: &'a [[f64; 3]],
     pub rgb: Option<&'a [[u8; 3]]>,
     pub intensity: Option<&'a [u16]>,
     pub classification: Option<&'a [u8]>,

@@ -1,8 +1,11 @@
-//! 3D Tiles 1.0 `.pnts` point tiles: RTC_CENTER + float positions, RGB, and a batch table
-//! with the per-point attributes.
+//! 3D Tiles 1.0 `.pnts` point tiles: RTC_CENTER + 16-bit quantized positions (float
+//! ones where a tile is too large for 16 bits at the grid's step), RGB, and a batch
+//! table with the per-point attributes.
 
+use super::quantize::{Grid, Layout};
 use super::{pad_to, PointTile};
 use serde_json::{json, Map, Value};
+use tessera_model::Aabb;
 
 fn padded_json(v: &Value, start: usize) -> Vec<u8> {
     let mut b = serde_json::to_vec(v).unwrap_or_default();
@@ -12,16 +15,37 @@ fn padded_json(v: &Value, start: usize) -> Vec<u8> {
     b
 }
 
-pub fn encode_pnts(tile: &PointTile) -> Vec<u8> {
+/// Encode one `.pnts`; with `grid`, positions are POSITION_QUANTIZED on it when it
+/// fits 16 bits.
+pub fn encode_pnts(tile: &PointTile, grid: Option<&Grid>) -> Vec<u8> {
     let n = tile.positions.len();
+    let center = Aabb::from_points(tile.positions.iter()).center();
     let mut ft_bin = Vec::with_capacity(n * 15);
-    for p in tile.positions {
-        for v in p {
-            ft_bin.extend_from_slice(&v.to_le_bytes());
+    let mut ft = json!({"POINTS_LENGTH": n, "RTC_CENTER": center});
+    match grid.filter(|g| g.layout() == Layout::U16) {
+        Some(g) => {
+            // position = offset + q * scale / 65535 (then RTC_CENTER): the scale makes
+            // one unit of q exactly one grid step.
+            let s = g.step_m();
+            for p in tile.positions {
+                let q = g.quantize(p);
+                for v in q {
+                    ft_bin.extend_from_slice(&(v as u16).to_le_bytes());
+                }
+            }
+            ft["POSITION_QUANTIZED"] = json!({"byteOffset": 0});
+            ft["QUANTIZED_VOLUME_OFFSET"] = json!([0, 1, 2].map(|k| g.origin[k] - center[k]));
+            ft["QUANTIZED_VOLUME_SCALE"] = json!([s * 65535.0, s * 65535.0, s * 65535.0]);
+        }
+        None => {
+            for p in tile.positions {
+                for k in 0..3 {
+                    ft_bin.extend_from_slice(&((p[k] - center[k]) as f32).to_le_bytes());
+                }
+            }
+            ft["POSITION"] = json!({"byteOffset": 0});
         }
     }
-    let mut ft =
-        json!({"POINTS_LENGTH": n, "RTC_CENTER": tile.center, "POSITION": {"byteOffset": 0}});
     if let Some(rgb) = tile.rgb {
         pad_to(&mut ft_bin, 8, 0);
         ft["RGB"] = json!({"byteOffset": ft_bin.len()});
@@ -88,11 +112,10 @@ mod tests {
 
     #[test]
     fn header_lengths_add_up() {
-        let pos = [[0.0f32; 3]; 3];
+        let pos = [[0.0, 0.0, 0.0], [1.0, 2.0, 3.0], [5.0, 0.5, 0.25]];
         let rgb = [[1u8, 2, 3]; 3];
         let i = [7u16; 3];
         let tile = PointTile {
-            center: [1.0, 2.0, 3.0],
             positions: &pos,
             rgb: Some(&rgb),
             intensity: Some(&i),
@@ -100,12 +123,35 @@ mod tests {
             return_number: None,
             number_of_returns: None,
         };
-        let b = encode_pnts(&tile);
-        let word = |k: usize| u32::from_le_bytes(b[4 * k..4 * k + 4].try_into().unwrap()) as usize;
-        assert_eq!(&b[0..4], b"pnts");
-        assert_eq!(word(2), b.len());
-        assert_eq!(28 + word(3) + word(4) + word(5) + word(6), b.len());
-        assert_eq!((28 + word(3)) % 8, 0);
-        assert_eq!(b.len() % 8, 0);
+        let grid = Grid::new(&pos, -10);
+        for g in [None, Some(&grid)] {
+            let b = encode_pnts(&tile, g);
+            let word =
+                |k: usize| u32::from_le_bytes(b[4 * k..4 * k + 4].try_into().unwrap()) as usize;
+            assert_eq!(&b[0..4], b"pnts");
+            assert_eq!(word(2), b.len());
+            assert_eq!(28 + word(3) + word(4) + word(5) + word(6), b.len());
+            assert_eq!((28 + word(3)) % 8, 0);
+            assert_eq!(b.len() % 8, 0);
+            let ft: Value = serde_json::from_slice(&b[28..28 + word(3)]).unwrap();
+            assert_eq!(ft.get("POSITION_QUANTIZED").is_some(), g.is_some());
+            if g.is_some() {
+                // The last point comes back within half a step.
+                let bin = &b[28 + word(3)..];
+                let off: Vec<f64> = ft["QUANTIZED_VOLUME_OFFSET"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.as_f64().unwrap())
+                    .collect();
+                let scale = ft["QUANTIZED_VOLUME_SCALE"][0].as_f64().unwrap();
+                let c = ft["RTC_CENTER"].as_array().unwrap();
+                for k in 0..3 {
+                    let q = u16::from_le_bytes([bin[12 + 2 * k], bin[13 + 2 * k]]);
+                    let v = c[k].as_f64().unwrap() + off[k] + f64::from(q) * scale / 65535.0;
+                    assert!((v - pos[2][k]).abs() < 0.0005);
+                }
+            }
+        }
     }
 }

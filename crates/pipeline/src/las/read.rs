@@ -23,6 +23,8 @@ pub struct LasSource {
     pub copc: bool,
     /// Header bounds in the file's CRS.
     pub bounds: Aabb,
+    /// Coordinate resolution of the file (the header's x, y, z scale), in its CRS's units.
+    pub scale: [f64; 3],
     pub attributes: PointAttributes,
     /// Colours stored in the low byte of the 16-bit fields (common in the wild).
     pub rgb_8bit: bool,
@@ -161,6 +163,10 @@ pub fn inspect(path: &Path) -> Result<LasSource, LasError> {
         bounds: Aabb {
             min: [b.min.x, b.min.y, b.min.z],
             max: [b.max.x, b.max.y, b.max.z],
+        },
+        scale: {
+            let t = header.transforms();
+            [t.x.scale.abs(), t.y.scale.abs(), t.z.scale.abs()]
         },
         attributes,
         rgb_8bit,

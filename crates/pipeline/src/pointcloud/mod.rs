@@ -22,6 +22,7 @@ use spill::CellWriter;
 use std::collections::BTreeMap;
 use std::path::Path;
 use tessera_model::{Aabb, EnuFrame, OctTileId, PointAttributes, Stage, WorkPlan, WorkUnit};
+use tessera_proj::CrsKind;
 use tiler::{Pending, Tiler, TilerOptions};
 
 /// Points per read batch (bounded memory per worker).
@@ -231,6 +232,32 @@ pub fn work_plan(sources: &[LasSource]) -> WorkPlan {
     WorkPlan { units }
 }
 
+/// The finest coordinate resolution among the inputs, in metres on the ground (degrees
+/// taken at the equator, feet as feet).
+fn finest_scale_m(inputs: &PreparedInputs) -> f64 {
+    let mut finest = f64::INFINITY;
+    for (s, plan) in inputs.sources.iter().zip(&inputs.plans) {
+        let horizontal = match plan.info.kind {
+            CrsKind::Geographic2D | CrsKind::Geographic3D => {
+                plan.info.horizontal_unit_m * 6_378_137.0
+            }
+            _ => plan.info.horizontal_unit_m,
+        };
+        let vertical = plan.info.vertical_unit_m.unwrap_or(1.0);
+        for (scale, unit) in [
+            (s.scale[0], horizontal),
+            (s.scale[1], horizontal),
+            (s.scale[2], vertical),
+        ] {
+            let m = scale * unit;
+            if m.is_finite() && m > 0.0 {
+                finest = finest.min(m);
+            }
+        }
+    }
+    finest
+}
+
 /// Level of the first spill partition: cells of about `cell_budget` points.
 fn spill_level(total: u64, cell_budget: usize) -> u8 {
     let mut level = 0u8;
@@ -388,6 +415,8 @@ pub fn tile(job: TileJob) -> Result<TilingResult, PipelineError> {
             format: job.spec.format,
             attributes,
             total_points: total,
+            compression: job.spec.tiling.compression,
+            step_exp: crate::encode::quantize::step_exponent(finest_scale_m(job.inputs)),
         },
         job.sink,
         job.progress,

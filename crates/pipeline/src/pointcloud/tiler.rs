@@ -7,9 +7,9 @@ use super::octree::{grid_sample, lod_sample, Cube, GRID, MAX_LEVEL};
 use super::record::TilePoint;
 use super::spill::{drain_file, take_file, write_file, CellWriter, PointFile};
 use super::tileset::{content_uri, NodeMeta};
-use crate::encode::{encode_pnts, encode_point_glb, PointTile};
+use crate::encode::{encode_pnts, encode_point_glb, Grid, PointTile};
 use crate::error::PipelineError;
-use crate::job::TilesFormat;
+use crate::job::{PointCompression, TilesFormat};
 use crate::progress::Progress;
 use crate::sink::TileSink;
 use rayon::prelude::*;
@@ -36,6 +36,9 @@ pub struct TilerOptions<'a> {
     pub format: TilesFormat,
     pub attributes: PointAttributes,
     pub total_points: u64,
+    pub compression: PointCompression,
+    /// Quantization step of compact tiles, as a power of two (metres).
+    pub step_exp: i32,
 }
 
 pub struct Tiler<'a> {
@@ -110,10 +113,9 @@ impl<'a> Tiler<'a> {
         children: Vec<OctTileId>,
     ) -> Result<(), PipelineError> {
         self.progress.check()?;
-        points.sort_unstable_by_key(|p| p.id);
         let bounds = Aabb::from_points(points.iter().map(|p| &p.pos));
         if !points.is_empty() {
-            let bytes = encode_tile(&points, &bounds, self.opts.attributes, self.opts.format);
+            let bytes = self.encode_tile(&mut points)?;
             self.sink
                 .write(&content_uri(id, self.opts.format), &bytes)?;
             self.progress.add_tile();
@@ -288,24 +290,40 @@ impl Pending {
     }
 }
 
-/// Encode one tile: positions relative to the centre of the points' bounds.
+impl Tiler<'_> {
+    /// Encode one tile. Compact tiles quantize positions on a grid and list points in
+    /// its Morton order (neighbours next to each other, which meshopt's codec needs);
+    /// plain ones list them by identity. Either order is the same at any thread count.
+    fn encode_tile(&self, points: &mut [TilePoint]) -> Result<Vec<u8>, PipelineError> {
+        let positions: Vec<[f64; 3]> = points.iter().map(|p| p.pos).collect();
+        let grid = match self.opts.compression {
+            PointCompression::Meshopt => Some(Grid::new(&positions, self.opts.step_exp)),
+            PointCompression::None => None,
+        };
+        match &grid {
+            Some(g) => points.sort_by_cached_key(|p| (g.morton(&p.pos), p.id)),
+            None => points.sort_unstable_by_key(|p| p.id),
+        }
+        let positions: Vec<[f64; 3]> = points.iter().map(|p| p.pos).collect();
+        encode_tile(
+            points,
+            &positions,
+            self.opts.attributes,
+            self.opts.format,
+            grid.as_ref(),
+        )
+        .map_err(|e| PipelineError::Internal(format!("encoding a point tile: {e}")))
+    }
+}
+
+/// Encode one tile's points (positions given in the same order).
 fn encode_tile(
     points: &[TilePoint],
-    bounds: &Aabb,
+    positions: &[[f64; 3]],
     attrs: PointAttributes,
     format: TilesFormat,
-) -> Vec<u8> {
-    let c = bounds.center();
-    let positions: Vec<[f32; 3]> = points
-        .iter()
-        .map(|p| {
-            [
-                (p.pos[0] - c[0]) as f32,
-                (p.pos[1] - c[1]) as f32,
-                (p.pos[2] - c[2]) as f32,
-            ]
-        })
-        .collect();
+    grid: Option<&Grid>,
+) -> Result<Vec<u8>, String> {
     let rgb: Option<Vec<[u8; 3]>> = attrs.rgb.then(|| points.iter().map(|p| p.rgb).collect());
     let intensity: Option<Vec<u16>> = attrs
         .intensity
@@ -322,8 +340,7 @@ fn encode_tile(
         (None, None)
     };
     let tile = PointTile {
-        center: c,
-        positions: &positions,
+        positions,
         rgb: rgb.as_deref(),
         intensity: intensity.as_deref(),
         classification: class.as_deref(),
@@ -331,7 +348,7 @@ fn encode_tile(
         number_of_returns: nret.as_deref(),
     };
     match format {
-        TilesFormat::Tiles11 => encode_point_glb(&tile),
-        TilesFormat::Tiles10 => encode_pnts(&tile),
+        TilesFormat::Tiles11 => encode_point_glb(&tile, grid),
+        TilesFormat::Tiles10 => Ok(encode_pnts(&tile, grid)),
     }
 }
