@@ -2,6 +2,8 @@
 
 use crate::error::PipelineError;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::sync::Mutex;
+use std::time::Instant;
 use tessera_model::{ProgressSnapshot, Stage};
 
 /// Shared between a running job and whoever watches it (a terminal bar, the server).
@@ -14,6 +16,8 @@ pub struct Progress {
     points_total: AtomicU64,
     tiles_written: AtomicU64,
     canceled: AtomicBool,
+    /// When each stage was entered.
+    entered: Mutex<Vec<(Stage, Instant)>>,
 }
 
 /// Fixed share of 100 per stage: (start, end).
@@ -84,7 +88,28 @@ impl Progress {
     /// test runner, publish through these too).
     pub fn enter(&self, stage: Stage) {
         self.stage.store(stage_code(stage), Ordering::Relaxed);
+        self.entered
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((stage, Instant::now()));
         self.raise(stage, 0, 1);
+    }
+
+    /// Seconds from entering each stage to entering the next (the last one: until now),
+    /// summed per stage in the order they were first entered.
+    pub fn stage_seconds(&self) -> Vec<(Stage, f64)> {
+        let entered = self.entered.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        let mut out: Vec<(Stage, f64)> = Vec::new();
+        for (i, (stage, at)) in entered.iter().enumerate() {
+            let end = entered.get(i + 1).map_or(now, |n| n.1);
+            let s = end.duration_since(*at).as_secs_f64();
+            match out.iter_mut().find(|o| o.0 == *stage) {
+                Some(o) => o.1 += s,
+                None => out.push((*stage, s)),
+            }
+        }
+        out
     }
 
     /// Move within `stage` to `done` of `total` (never backwards).

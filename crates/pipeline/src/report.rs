@@ -4,6 +4,7 @@
 use serde::Serialize;
 use std::path::PathBuf;
 use std::sync::Mutex;
+use tessera_model::Stage;
 
 /// Warnings kept per job; the rest are counted.
 const MAX_WARNINGS: usize = 200;
@@ -86,6 +87,9 @@ pub struct JobReport {
     pub extent_deg: [f64; 4],
     pub warnings: Vec<Warning>,
     pub warnings_dropped: u64,
+    /// Wall-clock seconds spent in each stage, in the order they ran.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub stage_seconds: Vec<(Stage, f64)>,
 }
 
 fn is_zero(v: &u64) -> bool {

@@ -28,6 +28,17 @@ fn spill_parent(spec: &JobSpec) -> PathBuf {
 /// Convert `spec.inputs` into `spec.output`. Runs on the current rayon pool; nothing is
 /// visible at the output until the job succeeds.
 pub fn run(spec: &JobSpec, progress: &Progress) -> Result<JobReport, PipelineError> {
+    let mut report = run_target(spec, progress)?;
+    report.stage_seconds = progress
+        .stage_seconds()
+        .into_iter()
+        .filter(|(s, _)| *s != Stage::Done)
+        .map(|(s, t)| (s, (t * 1000.0).round() / 1000.0))
+        .collect();
+    Ok(report)
+}
+
+fn run_target(spec: &JobSpec, progress: &Progress) -> Result<JobReport, PipelineError> {
     match spec.target {
         Target::Tiles3d => {
             let routed = route_tiles(spec)?;

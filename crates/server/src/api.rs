@@ -1513,3 +1513,23 @@ async fn delete_token(
     s.store.delete_token(&id)?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn geometry_compression_is_normalised() {
+        let o = |v: Value| normalise_options("3DTILES", &v);
+        let got =
+            o(json!({"sourceType": "POINT_CLOUD", "geometryCompression": "meshopt"})).unwrap();
+        assert_eq!(got["geometryCompression"], "MESHOPT");
+        let got = o(json!({"sourceType": "POINT_CLOUD", "dracoCompression": false})).unwrap();
+        assert_eq!(got["geometryCompression"], "NONE");
+        assert!(got.get("dracoCompression").is_none());
+        let got = o(json!({"sourceType": "POINT_CLOUD", "geometricCompression": "Draco"})).unwrap();
+        assert_eq!(got["geometryCompression"], "DRACO");
+        assert!(o(json!({"sourceType": "POINT_CLOUD", "geometryCompression": "zstd"})).is_err());
+        assert!(o(json!({"sourceType": "POINT_CLOUD", "geometryCompression": 3})).is_err());
+    }
+}

@@ -737,6 +737,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn ion_geometry_compression_maps_onto_point_tiles() {
+        assert_eq!(point_compression(None), (PointCompression::Meshopt, None));
+        assert_eq!(
+            point_compression(Some("MESHOPT")),
+            (PointCompression::Meshopt, None)
+        );
+        assert_eq!(
+            point_compression(Some("NONE")),
+            (PointCompression::None, None)
+        );
+        let (c, w) = point_compression(Some("DRACO"));
+        assert_eq!(c, PointCompression::Meshopt);
+        let w = w.expect("a warning for DRACO");
+        assert_eq!(w.code, "draco-not-for-points");
+        assert!(w.message.contains("point primitives"));
+    }
+
+    #[test]
     fn environment_failures_are_errors_with_their_codes() {
         let io = |kind| {
             Failure::Pipeline(

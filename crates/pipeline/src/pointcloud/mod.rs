@@ -5,6 +5,7 @@ mod record;
 mod spill;
 mod tiler;
 mod tileset;
+mod transform;
 
 pub use octree::{grid_sample, lod_sample, Cube, GRID};
 pub use record::TilePoint;
@@ -24,6 +25,7 @@ use std::path::Path;
 use tessera_model::{Aabb, EnuFrame, OctTileId, PointAttributes, Stage, WorkPlan, WorkUnit};
 use tessera_proj::CrsKind;
 use tiler::{Pending, Tiler, TilerOptions};
+use transform::LocalGrid;
 
 /// Points per read batch (bounded memory per worker).
 const BATCH_POINTS: u64 = 262_144;
@@ -284,6 +286,8 @@ fn cells_at(level: u8) -> Vec<OctTileId> {
 
 struct ReadContext<'a> {
     inputs: &'a PreparedInputs,
+    /// Per input: the interpolated transform to the local frame, where one was built.
+    grids: &'a [Option<LocalGrid>],
     frame: &'a EnuFrame,
     cube: &'a Cube,
     level: u8,
@@ -302,7 +306,17 @@ fn read_unit(ctx: &ReadContext, unit: &WorkUnit) -> Result<(), PipelineError> {
     while let Some(chunk) = reader.next_batch(BATCH_POINTS)? {
         ctx.progress.check()?;
         let n = chunk.len();
-        let mut ecef = chunk.positions.clone();
+        let grid = ctx.grids[unit.input].as_ref();
+        let mut local = vec![[0.0; 3]; n];
+        let mut outside = Vec::new();
+        for (i, p) in chunk.positions.iter().enumerate() {
+            match grid.and_then(|g| g.apply(p)) {
+                Some(l) => local[i] = l,
+                None => outside.push(i),
+            }
+        }
+        // Points the grid does not cover go through PROJ one by one.
+        let mut ecef: Vec<[f64; 3]> = outside.iter().map(|&i| chunk.positions[i]).collect();
         plan.to_ecef(&mut ecef).map_err(|e| {
             implausible(
                 &src.path,
@@ -313,7 +327,8 @@ fn read_unit(ctx: &ReadContext, unit: &WorkUnit) -> Result<(), PipelineError> {
                 ),
             )
         })?;
-        if let Some(i) = CrsPlan::first_implausible(&ecef) {
+        if let Some(k) = CrsPlan::first_implausible(&ecef) {
+            let i = outside[k];
             let p = chunk.positions[i];
             return Err(implausible(
                 &src.path,
@@ -324,12 +339,14 @@ fn read_unit(ctx: &ReadContext, unit: &WorkUnit) -> Result<(), PipelineError> {
                     p[0],
                     p[1],
                     p[2],
-                    radius_km(&ecef[i])
+                    radius_km(&ecef[k])
                 ),
             ));
         }
-        for (i, e) in ecef.iter().enumerate() {
-            let pos = ctx.frame.to_local(*e);
+        for (k, &i) in outside.iter().enumerate() {
+            local[i] = ctx.frame.to_local(ecef[k]);
+        }
+        for (i, &pos) in local.iter().enumerate() {
             let p = TilePoint {
                 pos,
                 id: point_id(unit.input, index + i as u64),
@@ -387,8 +404,16 @@ pub fn tile(job: TileJob) -> Result<TilingResult, PipelineError> {
     let writer = CellWriter::new(job.spill_dir, "cell", cells_at(level));
     let plan = work_plan(&job.inputs.sources);
     job.progress.enter(Stage::Read);
+    let grids: Vec<Option<LocalGrid>> = job
+        .inputs
+        .sources
+        .par_iter()
+        .zip(&job.inputs.plans)
+        .map(|(s, p)| LocalGrid::build(p, job.frame, &s.bounds))
+        .collect();
     let ctx = ReadContext {
         inputs: job.inputs,
+        grids: &grids,
         frame: job.frame,
         cube: &job.cube,
         level,

@@ -4,6 +4,8 @@
 //! depends only on the set of points, never on the order they arrive in.
 
 use super::record::TilePoint;
+use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
 use tessera_model::OctTileId;
 
 /// Cells per cube edge of a node's sampling grid: a flat surface crossing a node
@@ -36,19 +38,20 @@ impl Cube {
     /// Grid cell of `p` on a grid of `cells` per edge, clamped into the cube.
     fn cell(&self, p: &[f64; 3], cells: u32) -> [u32; 3] {
         let mut c = [0u32; 3];
-        let size = self.edge / f64::from(cells);
+        let per_m = f64::from(cells) / self.edge;
         for i in 0..3 {
-            let v = ((p[i] - self.min[i]) / size).floor();
-            c[i] = if v.is_nan() || v < 0.0 {
-                0
-            } else {
+            let v = (p[i] - self.min[i]) * per_m;
+            // Truncation is floor for v >= 0; NaN and negatives go to cell 0, `as`
+            // saturates far ones.
+            c[i] = if v >= 0.0 {
                 (v as u32).min(cells - 1)
+            } else {
+                0
             };
         }
         c
     }
 
-    /// Which child of this cube holds `p` (points outside are clamped to the nearest).
     pub fn octant(&self, p: &[f64; 3]) -> u8 {
         let c = self.cell(p, 2);
         (c[0] | (c[1] << 1) | (c[2] << 2)) as u8
@@ -66,39 +69,63 @@ impl Cube {
     }
 }
 
-/// Split `points` into one point per grid cell of `cells` per edge (returned first,
-/// sorted by id) and the rest (order unspecified).
+/// A cheap, fixed hasher for cell keys (the same on every run, unlike std's default).
+#[derive(Default, Clone, Copy)]
+struct CellHasher(u64);
+
+impl std::hash::Hasher for CellHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.write_u64(u64::from(*b));
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = (self.0 ^ v)
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+            .rotate_left(29);
+    }
+}
+
+type CellMap<V> = HashMap<u64, V, BuildHasherDefault<CellHasher>>;
+
+/// Split `points` into one point per grid cell of `cells` per edge (returned first) and
+/// the rest, both in input order. Each cell keeps the point nearest its centre, ties to
+/// the smallest id, so the choice does not depend on the input order. One pass with a
+/// map from cell to its best point so far: no sort.
 pub fn grid_sample(
     points: Vec<TilePoint>,
     cube: &Cube,
     cells: u32,
 ) -> (Vec<TilePoint>, Vec<TilePoint>) {
     let size = cube.edge / f64::from(cells);
-    let mut keyed: Vec<(u64, u64, u64, u32)> = points
-        .iter()
-        .enumerate()
-        .map(|(i, p)| {
-            let c = cube.cell(&p.pos, cells);
-            let key = u64::from(c[0]) | (u64::from(c[1]) << 21) | (u64::from(c[2]) << 42);
-            let mut d2 = 0.0;
-            for k in 0..3 {
-                let centre = cube.min[k] + (f64::from(c[k]) + 0.5) * size;
-                d2 += (p.pos[k] - centre) * (p.pos[k] - centre);
-            }
-            (key, d2.to_bits(), p.id, i as u32)
-        })
-        .collect();
-    keyed.sort_unstable();
-    let mut keep = vec![false; points.len()];
-    let mut last = u64::MAX;
-    for &(key, _, _, i) in &keyed {
-        if key != last {
-            keep[i as usize] = true;
-            last = key;
+    let mut best: CellMap<(u64, u64, u32)> = CellMap::default();
+    best.reserve(points.len() / 4);
+    for (i, p) in points.iter().enumerate() {
+        let c = cube.cell(&p.pos, cells);
+        let key = u64::from(c[0]) | (u64::from(c[1]) << 21) | (u64::from(c[2]) << 42);
+        let mut d2 = 0.0;
+        for k in 0..3 {
+            let centre = cube.min[k] + (f64::from(c[k]) + 0.5) * size;
+            d2 += (p.pos[k] - centre) * (p.pos[k] - centre);
         }
+        let cand = (d2.to_bits(), p.id, i as u32);
+        best.entry(key)
+            .and_modify(|b| {
+                if (cand.0, cand.1) < (b.0, b.1) {
+                    *b = cand;
+                }
+            })
+            .or_insert(cand);
     }
-    let mut sample = Vec::new();
-    let mut rest = Vec::with_capacity(points.len());
+    let mut keep = vec![false; points.len()];
+    for (_, _, i) in best.values() {
+        keep[*i as usize] = true;
+    }
+    let mut sample = Vec::with_capacity(best.len());
+    let mut rest = Vec::with_capacity(points.len() - best.len());
     for (p, k) in points.into_iter().zip(keep) {
         if k {
             sample.push(p);
@@ -106,7 +133,6 @@ pub fn grid_sample(
             rest.push(p);
         }
     }
-    sample.sort_unstable_by_key(|p| p.id);
     (sample, rest)
 }
 
@@ -161,7 +187,10 @@ mod tests {
         // Same result whatever the input order.
         let mut rev = pts;
         rev.reverse();
-        let (s2, _) = grid_sample(rev, &cube, 4);
+        let (mut s2, _) = grid_sample(rev, &cube, 4);
+        let mut s = s;
+        s.sort_unstable_by_key(|p| p.id);
+        s2.sort_unstable_by_key(|p| p.id);
         assert_eq!(s, s2);
     }
 

@@ -206,8 +206,10 @@ impl<'a> Tiler<'a> {
                 .collect();
             return self.merge(id, kids);
         }
-        let mut points = take_file(&file)?;
-        points.sort_unstable_by_key(|p| p.id);
+        // Spill files hold points in whatever order the readers appended them; nothing
+        // below depends on that order (sampling breaks ties by id, tiles are sorted
+        // before they are encoded).
+        let points = take_file(&file)?;
         let cube = self.opts.cube.node(id);
         let (own, spacing_m, children) = if self.is_leaf(id, &cube, points.len()) {
             (self.leaf_points(points, &cube), None, Vec::new())
@@ -246,10 +248,8 @@ impl<'a> Tiler<'a> {
         let any_grandchildren = loaded.iter().any(|(k, _)| !k.children.is_empty());
         let cube = self.opts.cube.node(id);
         let (sample, spacing_m) = if union.len() <= self.opts.max_points {
-            let mut all = union;
-            all.sort_unstable_by_key(|p| p.id);
             let spacing = any_grandchildren.then(|| cube.edge / f64::from(GRID));
-            (all, spacing)
+            (union, spacing)
         } else {
             let (sample, _rest, spacing) = lod_sample(union, &cube, self.opts.max_points);
             (sample, Some(spacing))
