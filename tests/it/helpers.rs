@@ -78,6 +78,8 @@ pub fn tessera(args: &[&str], limit: Duration) -> Outcome {
 pub struct DecodedTile {
     pub uri: String,
     pub ecef: Vec<[f64; 3]>,
+    /// The same points in the tileset's local frame (before the root transform).
+    pub local: Vec<[f64; 3]>,
     pub has_color: bool,
     pub box_local: [f64; 12],
 }
@@ -277,6 +279,7 @@ pub fn decode_tileset(dir: &Path) -> (Value, Vec<DecodedTile>) {
             out.push(DecodedTile {
                 uri: uri.to_string(),
                 ecef: local.iter().map(|p| mat_apply(&m, *p)).collect(),
+                local: local.clone(),
                 has_color,
                 box_local: b.try_into().unwrap(),
             });
@@ -493,4 +496,145 @@ pub fn assert_converted(c: &Capped) {
         "too much memory: {what}"
     );
     assert!(!c.stderr.contains("panicked"), "{what}");
+}
+
+/// One availability of a subtree: a constant or a bitstream in its binary chunk.
+fn availability(a: &Value, views: &[Value], bin: &[u8]) -> Box<dyn Fn(usize) -> bool> {
+    if let Some(c) = a.get("constant") {
+        let on = c.as_u64() == Some(1);
+        return Box::new(move |_| on);
+    }
+    let v = &views[a["bitstream"].as_u64().unwrap() as usize];
+    let off = v["byteOffset"].as_u64().unwrap_or(0) as usize;
+    let len = v["byteLength"].as_u64().unwrap() as usize;
+    let bits = bin[off..off + len].to_vec();
+    Box::new(move |i| bits.get(i / 8).is_some_and(|b| b >> (i % 8) & 1 == 1))
+}
+
+/// Octree coordinates of Morton index `m` on a level `levels` below the subtree root.
+fn demorton(m: usize, levels: u32) -> [u32; 3] {
+    let mut c = [0u32; 3];
+    for b in 0..levels {
+        for (k, ck) in c.iter_mut().enumerate() {
+            *ck |= ((m >> (3 * b as usize + k)) as u32 & 1) << b;
+        }
+    }
+    c
+}
+
+/// Every content tile of an implicit-octree tileset, found through its subtree files
+/// and decoded to ECEF. Asserts that the content availability lists exactly the
+/// content files on disk, that every available tile's parent is available, and that
+/// every point lies in its tile's implicit box.
+pub fn decode_implicit(dir: &Path) -> (Value, Vec<DecodedTile>) {
+    let ts: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("tileset.json")).unwrap()).unwrap();
+    // The implicit tree is the only child of an explicit root with the points' box.
+    let m = numbers(&ts["root"]["transform"]);
+    let root = &ts["root"]["children"][0];
+    let it = &root["implicitTiling"];
+    assert_eq!(it["subdivisionScheme"], "OCTREE");
+    let s = it["subtreeLevels"].as_u64().unwrap() as u32;
+    let levels = it["availableLevels"].as_u64().unwrap() as u32;
+    let content_t = root["content"]["uri"].as_str().unwrap().to_string();
+    let subtree_t = it["subtrees"]["uri"].as_str().unwrap().to_string();
+    let fill = |t: &str, l: u32, c: [u32; 3]| {
+        t.replace("{level}", &l.to_string())
+            .replace("{x}", &c[0].to_string())
+            .replace("{y}", &c[1].to_string())
+            .replace("{z}", &c[2].to_string())
+    };
+    let b = numbers(&root["boundingVolume"]["box"]);
+    let root_min = [b[0] - b[3], b[1] - b[7], b[2] - b[11]];
+    let edge = 2.0 * b[3];
+    let mut out = Vec::new();
+    let mut available = std::collections::HashSet::new();
+    let mut stack = vec![(0u32, [0u32; 3])];
+    while let Some((sl, sc)) = stack.pop() {
+        let bytes = std::fs::read(dir.join(fill(&subtree_t, sl, sc))).unwrap();
+        assert_eq!(&bytes[0..4], b"subt");
+        let jlen = u64::from_le_bytes(bytes[8..16].try_into().unwrap()) as usize;
+        let blen = u64::from_le_bytes(bytes[16..24].try_into().unwrap()) as usize;
+        let j: Value = serde_json::from_slice(&bytes[24..24 + jlen]).unwrap();
+        let bin = &bytes[24 + jlen..24 + jlen + blen];
+        let views = j["bufferViews"].as_array().cloned().unwrap_or_default();
+        let tile = availability(&j["tileAvailability"], &views, bin);
+        let content = availability(&j["contentAvailability"][0], &views, bin);
+        let child = availability(&j["childSubtreeAvailability"], &views, bin);
+        let mut start = 0usize;
+        for l in 0..s {
+            let level = sl + l;
+            let n = 1usize << (3 * l);
+            for i in 0..n {
+                if !tile(start + i) {
+                    assert!(!content(start + i), "content without a tile");
+                    continue;
+                }
+                assert!(level < levels, "tile beyond availableLevels");
+                let local = demorton(i, l);
+                let c = [0, 1, 2].map(|k| (sc[k] << l) + local[k]);
+                if level > 0 {
+                    assert!(
+                        available.contains(&(level - 1, c.map(|v| v / 2))),
+                        "tile {level}/{c:?} without its parent"
+                    );
+                }
+                available.insert((level, c));
+                if !content(start + i) {
+                    continue;
+                }
+                let uri = fill(&content_t, level, c);
+                let (local_pts, has_color) = decode_glb(&std::fs::read(dir.join(&uri)).unwrap());
+                let e = edge / f64::from(1u32 << level);
+                for p in &local_pts {
+                    for k in 0..3 {
+                        let lo = root_min[k] + f64::from(c[k]) * e;
+                        assert!(
+                            p[k] >= lo - 1e-3 && p[k] <= lo + e + 1e-3,
+                            "{uri}: point {p:?} outside its implicit box"
+                        );
+                    }
+                }
+                let bl = [0, 1, 2].map(|k| root_min[k] + f64::from(c[k]) * e + e / 2.0);
+                out.push(DecodedTile {
+                    uri,
+                    ecef: local_pts.iter().map(|p| mat_apply(&m, *p)).collect(),
+                    local: local_pts.clone(),
+                    has_color,
+                    box_local: [
+                        bl[0],
+                        bl[1],
+                        bl[2],
+                        e / 2.0,
+                        0.0,
+                        0.0,
+                        0.0,
+                        e / 2.0,
+                        0.0,
+                        0.0,
+                        0.0,
+                        e / 2.0,
+                    ],
+                });
+            }
+            start += n;
+        }
+        for i in 0..(1usize << (3 * s)) {
+            if child(i) {
+                let local = demorton(i, s);
+                stack.push((sl + s, [0, 1, 2].map(|k| (sc[k] << s) + local[k])));
+            }
+        }
+    }
+    // Exactly the content files on disk are listed.
+    let mut listed: Vec<String> = out.iter().map(|t| t.uri.clone()).collect();
+    listed.sort();
+    let mut on_disk: Vec<String> = tree(dir)
+        .into_iter()
+        .map(|(p, _)| p)
+        .filter(|p| p.ends_with(".glb"))
+        .collect();
+    on_disk.sort();
+    assert_eq!(listed, on_disk, "content availability vs files on disk");
+    (ts, out)
 }

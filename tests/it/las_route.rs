@@ -1,10 +1,10 @@
 //! LAS/LAZ → 3D Tiles on the real samples: counts, positions against PROJ, determinism,
 //! formats and the out-of-core path.
 
-use crate::helpers::{decode_tileset, run_with_threads, samples, tree};
+use crate::helpers::{decode_implicit, decode_tileset, run_with_threads, samples, tree};
 use std::path::PathBuf;
 use tessera_model::CrsSpec;
-use tessera_pipeline::{JobSpec, TilesFormat};
+use tessera_pipeline::{JobSpec, PointCompression, TilesFormat, TreeLayout};
 
 fn header_count(path: &std::path::Path) -> u64 {
     las::Reader::from_path(path)
@@ -199,4 +199,77 @@ fn sample_spacing_thins_on_request() {
         tiles.iter().map(|t| t.ecef.len() as u64).sum::<u64>(),
         r.points_written
     );
+}
+
+/// An implicit octree: a small root file, subtrees that list exactly the tiles on disk,
+/// every point once, positions as in the explicit tree, and the same bytes at 1 and 4
+/// threads.
+#[test]
+fn implicit_tilesets_list_exactly_the_tiles_written() {
+    let Some(root) = samples() else { return };
+    let input = root.join("las/ign/las_with_several_extra_byte_bloc.laz");
+    let out = tempfile::tempdir().unwrap();
+    let mut trees = Vec::new();
+    for threads in [1, 4] {
+        let mut spec = JobSpec::new(vec![input.clone()], out.path().join(format!("i{threads}")));
+        spec.tiling.tree = TreeLayout::Implicit;
+        // Deep enough for a second row of subtrees (levels 4 and below).
+        spec.tiling.max_points_per_tile = 1_000;
+        spec.tiling.cell_budget_points = 60_000;
+        let r = run_with_threads(&spec, threads).unwrap();
+        assert_eq!(r.points_written, 697_721);
+        assert!(r.max_level >= 5, "max level {}", r.max_level);
+        let (ts, tiles) = decode_implicit(&spec.output);
+        assert_eq!(tiles.len() as u64, r.tiles);
+        assert_eq!(tiles.iter().map(|t| t.ecef.len()).sum::<usize>(), 697_721);
+        assert!(
+            std::fs::metadata(spec.output.join("tileset.json"))
+                .unwrap()
+                .len()
+                < 4_096
+        );
+        // The explicit root's tight box holds every point (local frame).
+        let b: Vec<f64> = ts["root"]["boundingVolume"]["box"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        for p in tiles.iter().flat_map(|t| t.local.iter()) {
+            for k in 0..3 {
+                assert!(
+                    (p[k] - b[k]).abs() <= b[3 + 4 * k] + 1e-3,
+                    "{p:?} outside the root box"
+                );
+            }
+        }
+        assert_eq!(ts["root"]["refine"], "ADD");
+        trees.push(tree(&spec.output));
+    }
+    assert!(trees[0].iter().any(|(p, _)| p.starts_with("subtrees/4/")));
+    assert_eq!(trees[0].len(), trees[1].len());
+    for (a, b) in trees[0].iter().zip(&trees[1]) {
+        assert!(a == b, "{} differs between 1 and 4 threads", a.0);
+    }
+    // The same points as the explicit tree, uncompressed, to the quantization step.
+    let mut spec = JobSpec::new(vec![input], out.path().join("explicit"));
+    spec.tiling.tree = TreeLayout::Explicit;
+    spec.tiling.compression = PointCompression::None;
+    run_with_threads(&spec, 2).unwrap();
+    let (_, plain) = decode_tileset(&spec.output);
+    let (_, implicit) = decode_implicit(&out.path().join("i1"));
+    // Every implicit point has an explicit one within the centimetre cell next to it.
+    let key = |p: &[f64; 3]| [0, 1, 2].map(|k| (p[k] * 100.0).floor() as i64);
+    let cells: std::collections::HashSet<[i64; 3]> =
+        plain.iter().flat_map(|t| t.ecef.iter().map(key)).collect();
+    let mut count = 0;
+    for p in implicit.iter().flat_map(|t| t.ecef.iter()) {
+        let k = key(p);
+        let near = (-1..=1).any(|dx| {
+            (-1..=1).any(|dy| (-1..=1).any(|dz| cells.contains(&[k[0] + dx, k[1] + dy, k[2] + dz])))
+        });
+        assert!(near, "implicit point {p:?} has no explicit one within 2 cm");
+        count += 1;
+    }
+    assert_eq!(count, 697_721);
 }

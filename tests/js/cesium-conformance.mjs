@@ -20,7 +20,8 @@ const CASES = [
   {
     kind: "pointcloud",
     load: "3dtiles",
-    asset: { name: "Autzen (LAZ)", type: "3DTILES", options: { sourceType: "POINT_CLOUD" }, files: [S("las/laspy/autzen_trim.laz")] },
+    // An implicit octree (subtree files) of compressed tiles.
+    asset: { name: "Autzen (LAZ)", type: "3DTILES", options: { sourceType: "POINT_CLOUD", tiling: "IMPLICIT" }, files: [S("las/laspy/autzen_trim.laz")] },
     // Compact point tiles by default: every tile must need these glTF extensions.
     requiredExtensions: ["EXT_meshopt_compression"],
   },
@@ -103,7 +104,7 @@ async function loadInPage({ load, id, token }) {
     await settle(ts);
     let loaded = 0;
     const walk = (t) => {
-      if (t.contentReady && !t.hasEmptyContent) loaded++;
+      if (t.contentReady && !t.hasEmptyContent && !t.hasImplicitContent) loaded++;
       t.children.forEach(walk);
     };
     walk(ts.root);
@@ -165,23 +166,71 @@ async function countContentTiles(id, glbRequired = null) {
     if (!r.ok) throw new Error(`${url}: HTTP ${r.status}`);
     return r.json();
   };
+  const getBytes = async (url) => {
+    const r = await fetch(url, { headers: { Authorization: `Bearer ${ep.accessToken}` } });
+    if (!r.ok) throw new Error(`${url}: HTTP ${r.status}`);
+    return r.arrayBuffer();
+  };
   let n = 0;
+  const content = async (u) => {
+    n++;
+    if (glbRequired && u.pathname.endsWith(".glb")) {
+      const buf = await getBytes(u.href);
+      const len = new DataView(buf).getUint32(12, true);
+      const doc = JSON.parse(new TextDecoder().decode(new Uint8Array(buf, 20, len)));
+      glbRequired.push(doc.extensionsRequired || []);
+    }
+  };
+  // Implicit octree: content tiles are those the subtrees mark available.
+  const walkImplicit = async (tile, base) => {
+    const it = tile.implicitTiling;
+    const S = it.subtreeLevels;
+    const fill = (t, l, c) => t.replace("{level}", l).replace("{x}", c[0]).replace("{y}", c[1]).replace("{z}", c[2]);
+    const demorton = (m, levels) => {
+      const c = [0, 0, 0];
+      for (let b = 0; b < levels; b++) for (let k = 0; k < 3; k++) c[k] |= ((m >> (3 * b + k)) & 1) << b;
+      return c;
+    };
+    const stack = [[0, [0, 0, 0]]];
+    while (stack.length) {
+      const [sl, sc] = stack.pop();
+      const buf = await getBytes(new URL(fill(it.subtrees.uri, sl, sc), base).href);
+      const dv = new DataView(buf);
+      const jlen = Number(dv.getBigUint64(8, true));
+      const j = JSON.parse(new TextDecoder().decode(new Uint8Array(buf, 24, jlen)));
+      const bin = new Uint8Array(buf, 24 + jlen);
+      const avail = (a) => {
+        if ("constant" in a) return () => a.constant === 1;
+        const v = j.bufferViews[a.bitstream];
+        const bits = bin.subarray(v.byteOffset || 0, (v.byteOffset || 0) + v.byteLength);
+        return (i) => ((bits[i >> 3] >> (i & 7)) & 1) === 1;
+      };
+      const has = avail(j.contentAvailability[0]);
+      const child = avail(j.childSubtreeAvailability);
+      let start = 0;
+      for (let l = 0; l < S; l++) {
+        const count = 1 << (3 * l);
+        for (let i = 0; i < count; i++) {
+          if (!has(start + i)) continue;
+          const c = demorton(i, l).map((v, k) => (sc[k] << l) + v);
+          await content(new URL(fill(tile.content.uri, sl + l, c), base));
+        }
+        start += count;
+      }
+      for (let i = 0; i < 1 << (3 * S); i++) {
+        if (child(i)) stack.push([sl + S, demorton(i, S).map((v, k) => (sc[k] << S) + v)]);
+      }
+    }
+  };
   const walkTileset = async (url) => {
     const ts = await get(url);
     const walk = async (tile) => {
+      if (tile.implicitTiling) return walkImplicit(tile, url);
       const contents = tile.contents || (tile.content ? [tile.content] : []);
       for (const c of contents) {
         const u = new URL(c.uri || c.url, url);
         if (u.pathname.endsWith(".json")) await walkTileset(u.href);
-        else n++;
-        if (glbRequired && u.pathname.endsWith(".glb")) {
-          const r = await fetch(u.href, { headers: { Authorization: `Bearer ${ep.accessToken}` } });
-          if (!r.ok) throw new Error(`${u.href}: HTTP ${r.status}`);
-          const buf = await r.arrayBuffer();
-          const len = new DataView(buf).getUint32(12, true);
-          const doc = JSON.parse(new TextDecoder().decode(new Uint8Array(buf, 20, len)));
-          glbRequired.push(doc.extensionsRequired || []);
-        }
+        else await content(u);
       }
       for (const child of tile.children || []) await walk(child);
     };

@@ -10,7 +10,7 @@ use tessera_pipeline::imagery::{ImageFormat, ImageryOptions, Resampling};
 use tessera_pipeline::terrain::TerrainOptions;
 use tessera_pipeline::{
     CityOptions, ErrorKind, JobReport, JobSpec, ModelOptions, PointCompression, Progress, Target,
-    TilesFormat, TilingOptions,
+    TilesFormat, TilingOptions, TreeLayout,
 };
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -41,6 +41,13 @@ enum FormatArg {
     Webp,
     /// JPEG for opaque imagery tiles, PNG where transparency is needed
     Auto,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum TreeArg {
+    Auto,
+    Implicit,
+    Explicit,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -190,6 +197,11 @@ pub struct ConvertArgs {
     /// writes plain floats any glTF reader takes
     #[arg(long, value_enum, default_value = "meshopt")]
     compression: CompressionArg,
+    /// Point clouds: implicit writes a 3D Tiles 1.1 implicit octree (a small tileset.json
+    /// and subtree files), explicit lists every tile in tileset.json; auto is implicit
+    /// above 2000 tiles. 3D Tiles 1.0 output is always explicit
+    #[arg(long, value_enum, default_value = "auto")]
+    tiling: TreeArg,
     /// Worker threads (default: all cores)
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
@@ -276,6 +288,11 @@ fn spec_from(args: &ConvertArgs) -> Result<JobSpec, ExitCode> {
                 Some(FormatArg::Tiles10) => TilesFormat::Tiles10,
                 Some(_) => return Err(usage("--format png/jpg/webp/auto is for --to imagery")),
             };
+            if spec.format == TilesFormat::Tiles10 && args.tiling == TreeArg::Implicit {
+                return Err(usage(
+                    "--tiling implicit needs 3D Tiles 1.1 (3D Tiles 1.0 has no implicit tiling): drop --format 3dtiles-1.0 or use --tiling explicit",
+                ));
+            }
             spec.model = model_options(args)?;
             if args.lod.is_some_and(|l| l > 4) {
                 return Err(usage("--lod is 0 to 4"));
@@ -299,6 +316,11 @@ fn spec_from(args: &ConvertArgs) -> Result<JobSpec, ExitCode> {
     spec.archive = args.archive;
     spec.tiling.max_points_per_tile = args.max_points_per_tile;
     spec.tiling.sample_spacing_m = args.sample_spacing;
+    spec.tiling.tree = match args.tiling {
+        TreeArg::Auto => TreeLayout::Auto,
+        TreeArg::Implicit => TreeLayout::Implicit,
+        TreeArg::Explicit => TreeLayout::Explicit,
+    };
     spec.tiling.compression = match args.compression {
         CompressionArg::Meshopt => PointCompression::Meshopt,
         CompressionArg::None => PointCompression::None,

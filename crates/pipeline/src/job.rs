@@ -23,6 +23,19 @@ pub enum PointCompression {
     Meshopt,
 }
 
+/// How the tile tree of a point cloud is written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TreeLayout {
+    /// Implicit above [`crate::pointcloud::AUTO_IMPLICIT_TILES`] tiles, explicit below.
+    #[default]
+    Auto,
+    /// 3D Tiles 1.1 implicit octree: a small root file and subtree files.
+    Implicit,
+    /// Every tile listed in `tileset.json`, with tight bounding boxes.
+    Explicit,
+}
+
 /// 3D Tiles flavour of the output.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum TilesFormat {
@@ -96,6 +109,9 @@ pub struct TilingOptions {
     pub cell_budget_points: usize,
     #[serde(default)]
     pub compression: PointCompression,
+    /// Implicit or explicit tile tree (3D Tiles 1.0 output is always explicit).
+    #[serde(default)]
+    pub tree: TreeLayout,
 }
 
 impl Default for TilingOptions {
@@ -105,6 +121,7 @@ impl Default for TilingOptions {
             sample_spacing_m: None,
             cell_budget_points: 2_000_000,
             compression: PointCompression::default(),
+            tree: TreeLayout::default(),
         }
     }
 }

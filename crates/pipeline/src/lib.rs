@@ -32,7 +32,7 @@ pub mod terrain;
 pub use citygml::CityOptions;
 pub use detect::{discover, InputFormat};
 pub use error::{ErrorKind, PipelineError};
-pub use job::{JobSpec, PointCompression, Target, TilesFormat, TilingOptions};
+pub use job::{JobSpec, PointCompression, Target, TilesFormat, TilingOptions, TreeLayout};
 pub use models::ModelOptions;
 pub use progress::Progress;
 pub use refs::{Budget, RefRoot};

@@ -785,6 +785,16 @@ fn normalise_options(type_: &str, options: &Value) -> ApiResult<Value> {
             })?;
         o.insert(option::GEOMETRY_COMPRESSION.into(), json!(c));
     }
+    if let Some(v) = o.get(option::TILING) {
+        let t = v
+            .as_str()
+            .map(str::to_ascii_uppercase)
+            .filter(|t| matches!(t.as_str(), "AUTO" | "IMPLICIT" | "EXPLICIT"))
+            .ok_or_else(|| {
+                ApiError::bad_request("options.tiling must be AUTO, IMPLICIT or EXPLICIT")
+            })?;
+        o.insert(option::TILING.into(), json!(t));
+    }
     if let Some(w) = o.get(option::WATER_MASK) {
         if !w.is_boolean() {
             return Err(ApiError::bad_request("options.waterMask must be a boolean"));
@@ -1531,5 +1541,8 @@ mod tests {
         assert_eq!(got["geometryCompression"], "DRACO");
         assert!(o(json!({"sourceType": "POINT_CLOUD", "geometryCompression": "zstd"})).is_err());
         assert!(o(json!({"sourceType": "POINT_CLOUD", "geometryCompression": 3})).is_err());
+        let got = o(json!({"sourceType": "POINT_CLOUD", "tiling": "implicit"})).unwrap();
+        assert_eq!(got["tiling"], "IMPLICIT");
+        assert!(o(json!({"sourceType": "POINT_CLOUD", "tiling": "octree"})).is_err());
     }
 }

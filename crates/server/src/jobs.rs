@@ -18,7 +18,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use tessera_model::{CrsSpec, Stage};
 use tessera_pipeline::{
     Budget, ErrorKind, JobReport, JobSpec, PipelineError, PointCompression, Progress, Source,
-    Target,
+    Target, TreeLayout,
 };
 
 /// Runs one conversion. The real one drives the pipeline on its own rayon pool; tests
@@ -591,6 +591,11 @@ fn process(
             let (compression, warning) =
                 point_compression(task.options[option::GEOMETRY_COMPRESSION].as_str());
             spec.tiling.compression = compression;
+            spec.tiling.tree = match task.options[option::TILING].as_str() {
+                Some("IMPLICIT") => TreeLayout::Implicit,
+                Some("EXPLICIT") => TreeLayout::Explicit,
+                _ => TreeLayout::Auto,
+            };
             entry = "tileset.json".to_string();
             let mut report = run_spec(runner, &spec, progress)?;
             report.warnings.extend(warning);

@@ -246,6 +246,8 @@ pub mod option {
     pub const BASE_TERRAIN_ID: &str = "baseTerrainId";
     pub const TILESET_JSON: &str = "tilesetJson";
     pub const GEOMETRY_COMPRESSION: &str = "geometryCompression";
+    /// Tessera's own: `AUTO` | `IMPLICIT` | `EXPLICIT` tile tree for point clouds.
+    pub const TILING: &str = "tiling";
 }
 
 /// `[ext]` analysis: what a job will produce, answered before it runs.

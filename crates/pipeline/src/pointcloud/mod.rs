@@ -1,5 +1,6 @@
 //! The point-cloud route: LAS/LAZ → reprojected points → out-of-core octree → 3D Tiles.
 
+mod implicit;
 mod octree;
 mod record;
 mod spill;
@@ -11,7 +12,7 @@ pub use octree::{grid_sample, lod_sample, Cube, GRID};
 pub use record::TilePoint;
 
 use crate::error::{CrsError, PipelineError};
-use crate::job::JobSpec;
+use crate::job::{JobSpec, TilesFormat, TreeLayout};
 use crate::las::LasSource;
 use crate::progress::Progress;
 use crate::report::{InputSummary, Warnings};
@@ -26,6 +27,9 @@ use tessera_model::{Aabb, EnuFrame, OctTileId, PointAttributes, Stage, WorkPlan,
 use tessera_proj::CrsKind;
 use tiler::{Pending, Tiler, TilerOptions};
 use transform::LocalGrid;
+
+/// Tiles above which `--tiling auto` writes an implicit tree.
+pub const AUTO_IMPLICIT_TILES: u64 = 2_000;
 
 /// Points per read batch (bounded memory per worker).
 const BATCH_POINTS: u64 = 262_144;
@@ -472,9 +476,19 @@ pub fn tile(job: TileJob) -> Result<TilingResult, PipelineError> {
     let (nodes, written, thinned) = tiler.into_nodes();
     let tiles = nodes.values().filter(|n| n.points > 0).count() as u64;
     let max_level = nodes.keys().map(|k| k.level).max().unwrap_or(0);
-    let root_spacing = job.cube.edge / f64::from(GRID);
-    let tileset = tileset::tileset_json(&nodes, job.frame, job.spec.format, root_spacing)
-        .ok_or_else(|| PipelineError::Internal("no tiles were produced".into()))?;
+    let implicit = job.spec.format == TilesFormat::Tiles11
+        && match job.spec.tiling.tree {
+            TreeLayout::Implicit => true,
+            TreeLayout::Explicit => false,
+            TreeLayout::Auto => tiles > AUTO_IMPLICIT_TILES,
+        };
+    let tileset = if implicit {
+        implicit::write_implicit(&nodes, job.frame, &job.cube, job.sink)?
+    } else {
+        let root_spacing = job.cube.edge / f64::from(GRID);
+        tileset::tileset_json(&nodes, job.frame, job.spec.format, root_spacing)
+    }
+    .ok_or_else(|| PipelineError::Internal("no tiles were produced".into()))?;
     let json =
         serde_json::to_vec_pretty(&tileset).map_err(|e| PipelineError::Internal(e.to_string()))?;
     job.sink.write("tileset.json", &json)?;
