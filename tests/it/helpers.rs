@@ -85,7 +85,7 @@ pub struct DecodedTile {
 }
 
 /// A JSON array of numbers.
-fn numbers(v: &Value) -> Vec<f64> {
+pub fn numbers(v: &Value) -> Vec<f64> {
     v.as_array()
         .unwrap()
         .iter()

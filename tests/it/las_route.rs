@@ -1,7 +1,7 @@
 //! LAS/LAZ → 3D Tiles on the real samples: counts, positions against PROJ, determinism,
 //! formats and the out-of-core path.
 
-use crate::helpers::{decode_implicit, decode_tileset, run_with_threads, samples, tree};
+use crate::helpers::{decode_implicit, decode_tileset, numbers, run_with_threads, samples, tree};
 use std::path::PathBuf;
 use tessera_model::CrsSpec;
 use tessera_pipeline::{JobSpec, PointCompression, TilesFormat, TreeLayout};
@@ -229,12 +229,7 @@ fn implicit_tilesets_list_exactly_the_tiles_written() {
                 < 4_096
         );
         // The explicit root's tight box holds every point (local frame).
-        let b: Vec<f64> = ts["root"]["boundingVolume"]["box"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_f64().unwrap())
-            .collect();
+        let b = numbers(&ts["root"]["boundingVolume"]["box"]);
         for p in tiles.iter().flat_map(|t| t.local.iter()) {
             for k in 0..3 {
                 assert!(

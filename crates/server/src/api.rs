@@ -775,26 +775,12 @@ fn normalise_options(type_: &str, options: &Value) -> ApiResult<Value> {
         o.entry(option::GEOMETRY_COMPRESSION)
             .or_insert(json!(if b { "DRACO" } else { "NONE" }));
     }
-    if let Some(v) = o.get(option::GEOMETRY_COMPRESSION) {
-        let c = v
-            .as_str()
-            .map(str::to_ascii_uppercase)
-            .filter(|c| matches!(c.as_str(), "NONE" | "DRACO" | "MESHOPT"))
-            .ok_or_else(|| {
-                ApiError::bad_request("options.geometryCompression must be NONE, DRACO or MESHOPT")
-            })?;
-        o.insert(option::GEOMETRY_COMPRESSION.into(), json!(c));
-    }
-    if let Some(v) = o.get(option::TILING) {
-        let t = v
-            .as_str()
-            .map(str::to_ascii_uppercase)
-            .filter(|t| matches!(t.as_str(), "AUTO" | "IMPLICIT" | "EXPLICIT"))
-            .ok_or_else(|| {
-                ApiError::bad_request("options.tiling must be AUTO, IMPLICIT or EXPLICIT")
-            })?;
-        o.insert(option::TILING.into(), json!(t));
-    }
+    upper_case_choice(
+        &mut o,
+        option::GEOMETRY_COMPRESSION,
+        &["NONE", "DRACO", "MESHOPT"],
+    )?;
+    upper_case_choice(&mut o, option::TILING, &["AUTO", "IMPLICIT", "EXPLICIT"])?;
     if let Some(w) = o.get(option::WATER_MASK) {
         if !w.is_boolean() {
             return Err(ApiError::bad_request("options.waterMask must be a boolean"));
@@ -824,6 +810,29 @@ fn normalise_options(type_: &str, options: &Value) -> ApiResult<Value> {
         ));
     }
     Ok(Value::Object(o))
+}
+
+/// An option that is one of `allowed` in any case, stored upper case.
+fn upper_case_choice(
+    o: &mut serde_json::Map<String, Value>,
+    key: &str,
+    allowed: &[&str],
+) -> ApiResult<()> {
+    let Some(v) = o.get(key) else {
+        return Ok(());
+    };
+    let c = v
+        .as_str()
+        .map(str::to_ascii_uppercase)
+        .filter(|c| allowed.contains(&c.as_str()))
+        .ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "options.{key} must be one of {}",
+                allowed.join(", ")
+            ))
+        })?;
+    o.insert(key.into(), json!(c));
+    Ok(())
 }
 
 fn new_session(s: &AppState, id: i64) -> ApiResult<UploadSession> {

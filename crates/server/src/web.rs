@@ -68,20 +68,31 @@ pub async fn cesium(
     };
     let rel = safe_relative(&path).ok_or_else(|| ApiError::not_found(uri.path()))?;
     let file = root.join(rel);
-    let meta = match tokio::fs::metadata(&file).await {
+    let mime = content_type(&file, "");
+    npm_file(&file, &mime, &uri, &headers).await
+}
+
+/// A file of an npm package: its type, and a day's caching (the packages are versioned
+/// by the lockfile).
+async fn npm_file(
+    file: &Path,
+    mime: &str,
+    uri: &Uri,
+    headers: &HeaderMap,
+) -> Result<Response, ApiError> {
+    let meta = match tokio::fs::metadata(file).await {
         Ok(m) if m.is_file() => m,
         _ => return Err(ApiError::not_found(uri.path())),
     };
     let mut h = HeaderMap::new();
-    if let Ok(v) = HeaderValue::from_str(&content_type(&file, "")) {
+    if let Ok(v) = HeaderValue::from_str(mime) {
         h.insert(header::CONTENT_TYPE, v);
     }
-    // The build is versioned by the npm package: let the browser keep it for a day.
     h.insert(
         header::CACHE_CONTROL,
         HeaderValue::from_static("public, max-age=86400"),
     );
-    file_response(&file, meta.len(), &headers, h).await
+    file_response(file, meta.len(), headers, h).await
 }
 
 /// meshoptimizer's decoder module (installed with CesiumJS, which depends on it), for the
@@ -97,19 +108,7 @@ pub async fn meshopt_decoder(
         .as_deref()
         .and_then(meshopt_decoder_file)
         .ok_or_else(|| ApiError::not_found(uri.path()))?;
-    let meta = tokio::fs::metadata(&file)
-        .await
-        .map_err(|_| ApiError::not_found(uri.path()))?;
-    let mut h = HeaderMap::new();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/javascript; charset=utf-8"),
-    );
-    h.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("public, max-age=86400"),
-    );
-    file_response(&file, meta.len(), &headers, h).await
+    npm_file(&file, "text/javascript; charset=utf-8", &uri, &headers).await
 }
 
 /// `meshopt_decoder.mjs` of the meshoptimizer package beside (or inside) the CesiumJS
