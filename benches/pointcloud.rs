@@ -101,13 +101,15 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("encode");
     let n = 80_000;
     let pos: Vec<[f64; 3]> = points(n).iter().map(|p| p.pos).collect();
-    let grid = Grid::new(&pos, -10);
+    let bounds = tessera_model::Aabb::from_points(&pos);
+    let grid = Grid::new(&bounds, -10);
     let rgb = vec![[10u8, 20, 30]; n];
     let inten = vec![7u16; n];
     let cls = vec![2u8; n];
     g.throughput(Throughput::Elements(n as u64));
     let tile = PointTile {
         positions: &pos,
+        bounds,
         rgb: Some(&rgb),
         intensity: Some(&inten),
         classification: Some(&cls),

@@ -6,7 +6,6 @@
 use super::quantize::{Grid, Layout};
 use super::{pad_to, PointTile};
 use serde_json::{json, Value};
-use tessera_model::Aabb;
 
 /// The binary chunk, buffer views and accessors of one tile. With meshopt, each stream
 /// is stored compressed in the GLB's chunk and described as an uncompressed view of a
@@ -128,7 +127,7 @@ fn positions(
     let n = tile.positions.len();
     match grid.map(|g| (g, g.layout())) {
         None => {
-            let c = Aabb::from_points(tile.positions.iter()).center();
+            let c = tile.bounds.center();
             let mut data = Vec::with_capacity(n * 12);
             let mut min = [f32::INFINITY; 3];
             let mut max = [f32::NEG_INFINITY; 3];
@@ -374,6 +373,7 @@ mod tests {
         let cls = [2u8, 6];
         let tile = PointTile {
             positions: &pos,
+            bounds: tessera_model::Aabb::from_points(&pos),
             rgb: Some(&rgb),
             intensity: None,
             classification: Some(&cls),
@@ -435,13 +435,14 @@ mod tests {
             let rgb: Vec<[u8; 3]> = (0..500).map(|i| [(i % 256) as u8, 7, 255]).collect();
             let tile = PointTile {
                 positions: &pos,
+                bounds: tessera_model::Aabb::from_points(&pos),
                 rgb: Some(&rgb),
                 intensity: Some(&int),
                 classification: None,
                 return_number: None,
                 number_of_returns: None,
             };
-            let grid = Grid::new(&pos, -10);
+            let grid = Grid::new(&tile.bounds, -10);
             let glb = encode_point_glb(&tile, Some(&grid)).unwrap();
             let (doc, bin) = parts(&glb);
             assert!(glb.len() < 500 * 12, "{} bytes", glb.len());

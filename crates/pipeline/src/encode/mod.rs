@@ -8,10 +8,13 @@ pub mod quantize;
 pub use glb::{encode_point_glb, glb_container};
 pub use pnts::encode_pnts;
 pub use quantize::Grid;
+use tessera_model::Aabb;
 
 /// Point columns of one tile; positions in the tileset's local frame (metres, z up).
 pub struct PointTile<'a> {
     pub positions: &'a [[f64; 3]],
+    /// Bounds of `positions` (plain tiles are written relative to its centre).
+    pub bounds: Aabb,
     pub rgb: Option<&'a [[u8; 3]]>,
     pub intensity: Option<&'a [u16]>,
     pub classification: Option<&'a [u8]>,

@@ -5,7 +5,6 @@
 use super::quantize::{Grid, Layout};
 use super::{pad_to, PointTile};
 use serde_json::{json, Map, Value};
-use tessera_model::Aabb;
 
 fn padded_json(v: &Value, start: usize) -> Vec<u8> {
     let mut b = serde_json::to_vec(v).unwrap_or_default();
@@ -19,7 +18,7 @@ fn padded_json(v: &Value, start: usize) -> Vec<u8> {
 /// fits 16 bits.
 pub fn encode_pnts(tile: &PointTile, grid: Option<&Grid>) -> Vec<u8> {
     let n = tile.positions.len();
-    let center = Aabb::from_points(tile.positions.iter()).center();
+    let center = tile.bounds.center();
     let mut ft_bin = Vec::with_capacity(n * 15);
     let mut ft = json!({"POINTS_LENGTH": n, "RTC_CENTER": center});
     match grid.filter(|g| g.layout() == Layout::U16) {
@@ -117,13 +116,14 @@ mod tests {
         let i = [7u16; 3];
         let tile = PointTile {
             positions: &pos,
+            bounds: tessera_model::Aabb::from_points(&pos),
             rgb: Some(&rgb),
             intensity: Some(&i),
             classification: None,
             return_number: None,
             number_of_returns: None,
         };
-        let grid = Grid::new(&pos, -10);
+        let grid = Grid::new(&tile.bounds, -10);
         for g in [None, Some(&grid)] {
             let b = encode_pnts(&tile, g);
             let word =

@@ -2,6 +2,8 @@
 //! 16-bit and exponential layouts glTF can carry, and the spatial order that lets
 //! meshopt's vertex codec find small deltas between neighbouring points.
 
+use tessera_model::Aabb;
+
 /// Coarsest step used for positions: 2^-10 m (0.98 mm).
 pub const COARSEST_STEP_EXP: i32 = -10;
 /// Finest step ever used: 2^-16 m (15 µm), for inputs recorded finer than that.
@@ -37,22 +39,15 @@ pub enum Layout {
 }
 
 impl Grid {
-    /// The grid of step `2^step_exp` anchored at the points' minimum corner; the step
-    /// grows (coarser) only where the tile is too large for 24-bit mantissas at that
-    /// step, i.e. over 16 km across at 1 mm.
-    pub fn new(positions: &[[f64; 3]], step_exp: i32) -> Grid {
-        let mut min = [f64::INFINITY; 3];
-        let mut max = [f64::NEG_INFINITY; 3];
-        for p in positions {
-            for k in 0..3 {
-                min[k] = min[k].min(p[k]);
-                max[k] = max[k].max(p[k]);
-            }
-        }
-        if positions.is_empty() {
-            min = [0.0; 3];
-            max = [0.0; 3];
-        }
+    /// The grid of step `2^step_exp` anchored at the minimum corner of the points'
+    /// `bounds`; the step grows (coarser) only where the tile is too large for 24-bit
+    /// mantissas at that step, i.e. over 16 km across at 1 mm.
+    pub fn new(bounds: &Aabb, step_exp: i32) -> Grid {
+        let (min, max) = if bounds.min.iter().zip(&bounds.max).all(|(a, b)| a <= b) {
+            (bounds.min, bounds.max)
+        } else {
+            ([0.0; 3], [0.0; 3])
+        };
         let mut step_exp = step_exp;
         loop {
             let step = f64::from(step_exp).exp2();
@@ -95,7 +90,7 @@ impl Grid {
         let bits = 64 - widest.leading_zeros();
         let shift = bits.saturating_sub(21);
         let q = self.quantize(p);
-        spread(q[0] >> shift) | (spread(q[1] >> shift) << 1) | (spread(q[2] >> shift) << 2)
+        morton3(q[0] >> shift, q[1] >> shift, q[2] >> shift)
     }
 
     /// The 16-bit glTF components of a point (y up: x, z, -y; the last one counted from
@@ -147,6 +142,12 @@ impl Grid {
     }
 }
 
+/// Position on the Morton (Z-order) curve of a cell, x in the lowest bit; 21 bits per
+/// axis. Also the order 3D Tiles gives octree availability bitstreams.
+pub fn morton3(x: u64, y: u64, z: u64) -> u64 {
+    spread(x) | (spread(y) << 1) | (spread(z) << 2)
+}
+
 /// The low 21 bits of `v` spread to every third bit.
 fn spread(v: u64) -> u64 {
     let mut x = v & 0x1f_ffff;
@@ -186,7 +187,7 @@ mod tests {
                     ]
                 })
                 .collect();
-            let g = Grid::new(&pts, -10);
+            let g = Grid::new(&Aabb::from_points(&pts), -10);
             let half = g.step_m() / 2.0 + 1e-9;
             let layout = g.layout();
             assert_eq!(layout == Layout::U16, size < 64.0);
@@ -219,7 +220,7 @@ mod tests {
     #[test]
     fn huge_tiles_coarsen_the_step_to_stay_in_24_bits() {
         let pts = [[0.0, 0.0, 0.0], [40_000.0, 1.0, 1.0]];
-        let g = Grid::new(&pts, -10);
+        let g = Grid::new(&Aabb::from_points(&pts), -10);
         assert!(g.step_exp > -10);
         assert!(g.extent[0] as i64 <= 2 * MAX_MANTISSA);
     }

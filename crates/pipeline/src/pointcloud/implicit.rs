@@ -6,6 +6,7 @@
 
 use super::octree::{Cube, GRID};
 use super::tileset::NodeMeta;
+use crate::encode::quantize::morton3;
 use crate::error::PipelineError;
 use crate::sink::TileSink;
 use serde_json::{json, Value};
@@ -32,16 +33,32 @@ fn available(nodes: &BTreeMap<OctTileId, NodeMeta>) -> BTreeSet<OctTileId> {
     out
 }
 
-/// Position of a tile on the Morton curve of its level, relative to an ancestor
-/// `levels` above it (x in the lowest bit, as 3D Tiles orders octree bitstreams).
-fn morton(x: u32, y: u32, z: u32, levels: u8) -> usize {
-    let mut m = 0usize;
-    for b in 0..u32::from(levels) {
-        m |= (((x >> b) & 1) as usize) << (3 * b);
-        m |= (((y >> b) & 1) as usize) << (3 * b + 1);
-        m |= (((z >> b) & 1) as usize) << (3 * b + 2);
-    }
-    m
+/// The ancestor `up` levels above `id`, and `id`'s Morton position among that
+/// ancestor's descendants on its level.
+fn ancestor(id: OctTileId, up: u8) -> (OctTileId, usize) {
+    let d = u32::from(up);
+    let a = OctTileId {
+        level: id.level - up,
+        x: id.x >> d,
+        y: id.y >> d,
+        z: id.z >> d,
+    };
+    let mask = (1u32 << d) - 1;
+    let m = morton3(
+        u64::from(id.x & mask),
+        u64::from(id.y & mask),
+        u64::from(id.z & mask),
+    );
+    (a, m as usize)
+}
+
+/// `template` with `{level}`, `{x}`, `{y}`, `{z}` filled in for `id`.
+fn expand(template: &str, id: OctTileId) -> String {
+    template
+        .replace("{level}", &id.level.to_string())
+        .replace("{x}", &id.x.to_string())
+        .replace("{y}", &id.y.to_string())
+        .replace("{z}", &id.z.to_string())
 }
 
 /// Bits of one subtree: tiles and contents of its levels, and the subtrees below.
@@ -61,21 +78,10 @@ fn count(bits: &[u8]) -> u32 {
 
 /// Index of `id` in its subtree's tile bitstream and the subtree's root.
 fn place(id: OctTileId) -> (OctTileId, usize) {
-    let root_level = id.level / SUBTREE_LEVELS * SUBTREE_LEVELS;
-    let rel = id.level - root_level;
-    let d = u32::from(rel);
-    let root = OctTileId {
-        level: root_level,
-        x: id.x >> d,
-        y: id.y >> d,
-        z: id.z >> d,
-    };
-    let mask = (1u32 << d) - 1;
-    let level_start = ((1usize << (3 * d)) - 1) / 7;
-    (
-        root,
-        level_start + morton(id.x & mask, id.y & mask, id.z & mask, rel),
-    )
+    let rel = id.level % SUBTREE_LEVELS;
+    let (root, m) = ancestor(id, rel);
+    let level_start = ((1usize << (3 * u32::from(rel))) - 1) / 7;
+    (root, level_start + m)
 }
 
 fn subtree_bytes(bits: &Bits) -> Vec<u8> {
@@ -157,15 +163,7 @@ pub fn write_implicit(
         }
         if id.level == root.level && id.level > 0 {
             // This subtree's root is a child subtree of the one above.
-            let d = u32::from(SUBTREE_LEVELS);
-            let parent = OctTileId {
-                level: id.level - SUBTREE_LEVELS,
-                x: id.x >> d,
-                y: id.y >> d,
-                z: id.z >> d,
-            };
-            let mask = (1u32 << d) - 1;
-            let j = morton(id.x & mask, id.y & mask, id.z & mask, SUBTREE_LEVELS);
+            let (parent, j) = ancestor(*id, SUBTREE_LEVELS);
             set(
                 &mut bits_of(&mut subtrees, parent, tile_bits, child_bits).children,
                 j,
@@ -173,11 +171,7 @@ pub fn write_implicit(
         }
     }
     for (root, bits) in &subtrees {
-        let uri = format!(
-            "subtrees/{}/{}-{}-{}.subtree",
-            root.level, root.x, root.y, root.z
-        );
-        sink.write(&uri, &subtree_bytes(bits))?;
+        sink.write(&expand(SUBTREE_URI, *root), &subtree_bytes(bits))?;
     }
     // Level 0's error, from which every level halves: the coarsest sample spacing any
     // node has at its level, scaled back to level 0.
@@ -240,8 +234,11 @@ mod tests {
         let c = OctTileId::ROOT.child(5);
         assert_eq!(place(c), (OctTileId::ROOT, 1 + 5));
         let g = c.child(2);
-        // Level 2 starts after 1 + 8 bits; Morton of (x=1,y=1,z=2) relative to the root.
-        assert_eq!(place(g).1, 9 + morton(g.x, g.y, g.z, 2));
+        // Level 2 starts after 1 + 8 bits, then g's Morton position relative to the root.
+        assert_eq!(
+            place(g).1,
+            9 + morton3(u64::from(g.x), u64::from(g.y), u64::from(g.z)) as usize
+        );
         let deep = OctTileId {
             level: SUBTREE_LEVELS + 1,
             x: 33,
@@ -251,10 +248,14 @@ mod tests {
         let (root, i) = place(deep);
         assert_eq!(root.level, SUBTREE_LEVELS);
         assert_eq!((root.x, root.y, root.z), (16, 1, 3));
-        assert_eq!(i, 1 + morton(1, 0, 1, 1));
-        assert_eq!(morton(1, 0, 0, 1), 1);
-        assert_eq!(morton(0, 1, 0, 1), 2);
-        assert_eq!(morton(0, 0, 1, 1), 4);
-        assert_eq!(morton(2, 0, 0, 2), 8);
+        assert_eq!(i, 1 + morton3(1, 0, 1) as usize);
+        assert_eq!(morton3(1, 0, 0), 1);
+        assert_eq!(morton3(0, 1, 0), 2);
+        assert_eq!(morton3(0, 0, 1), 4);
+        assert_eq!(morton3(2, 0, 0), 8);
+        assert_eq!(
+            expand(SUBTREE_URI, deep),
+            format!("subtrees/{}/33-2-7.subtree", SUBTREE_LEVELS + 1)
+        );
     }
 }

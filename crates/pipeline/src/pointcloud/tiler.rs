@@ -115,7 +115,7 @@ impl<'a> Tiler<'a> {
         self.progress.check()?;
         let bounds = Aabb::from_points(points.iter().map(|p| &p.pos));
         if !points.is_empty() {
-            let bytes = self.encode_tile(&mut points)?;
+            let bytes = self.encode_tile(&mut points, bounds)?;
             self.sink
                 .write(&content_uri(id, self.opts.format), &bytes)?;
             self.progress.add_tile();
@@ -294,10 +294,13 @@ impl Tiler<'_> {
     /// Encode one tile. Compact tiles quantize positions on a grid and list points in
     /// its Morton order (neighbours next to each other, which meshopt's codec needs);
     /// plain ones list them by identity. Either order is the same at any thread count.
-    fn encode_tile(&self, points: &mut [TilePoint]) -> Result<Vec<u8>, PipelineError> {
-        let positions: Vec<[f64; 3]> = points.iter().map(|p| p.pos).collect();
+    fn encode_tile(
+        &self,
+        points: &mut [TilePoint],
+        bounds: Aabb,
+    ) -> Result<Vec<u8>, PipelineError> {
         let grid = match self.opts.compression {
-            PointCompression::Meshopt => Some(Grid::new(&positions, self.opts.step_exp)),
+            PointCompression::Meshopt => Some(Grid::new(&bounds, self.opts.step_exp)),
             PointCompression::None => None,
         };
         match &grid {
@@ -308,6 +311,7 @@ impl Tiler<'_> {
         encode_tile(
             points,
             &positions,
+            bounds,
             self.opts.attributes,
             self.opts.format,
             grid.as_ref(),
@@ -320,6 +324,7 @@ impl Tiler<'_> {
 fn encode_tile(
     points: &[TilePoint],
     positions: &[[f64; 3]],
+    bounds: Aabb,
     attrs: PointAttributes,
     format: TilesFormat,
     grid: Option<&Grid>,
@@ -341,6 +346,7 @@ fn encode_tile(
     };
     let tile = PointTile {
         positions,
+        bounds,
         rgb: rgb.as_deref(),
         intensity: intensity.as_deref(),
         classification: class.as_deref(),
