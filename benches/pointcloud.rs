@@ -61,6 +61,7 @@ fn points(n: usize) -> Vec<TilePoint> {
             intensity: 100,
             return_number: 1,
             number_of_returns: 1,
+            extra: [],
         })
         .collect()
 }
@@ -103,7 +104,7 @@ fn bench(c: &mut Criterion) {
     let pos: Vec<[f64; 3]> = points(n).iter().map(|p| p.pos).collect();
     let bounds = tessera_model::Aabb::from_points(&pos);
     let grid = Grid::new(&bounds, -10);
-    let rgb = vec![[10u8, 20, 30]; n];
+    let rgb = vec![[10u16 * 257, 20 * 257, 30 * 257]; n];
     let inten = vec![7u16; n];
     let cls = vec![2u8; n];
     g.throughput(Throughput::Elements(n as u64));
@@ -111,10 +112,12 @@ fn bench(c: &mut Criterion) {
         positions: &pos,
         bounds,
         rgb: Some(&rgb),
+        rgb16: false,
         intensity: Some(&inten),
         classification: Some(&cls),
         return_number: Some(&cls),
         number_of_returns: Some(&cls),
+        extras: &[],
     };
     g.bench_function("encode/glb/80k", |b| {
         b.iter(|| encode_point_glb(&tile, None).unwrap().len())

@@ -53,6 +53,8 @@ assert n == int(sys.argv[2]), n
 ' "$input" "$points"
 measure "tessera --threads 1" "$out/t1" ./target/release/tessera convert "$input" -o "$out/t1" --input-crs "EPSG:$epsg" --threads 1 -q --report "$out/t1.json"
 measure "tessera --threads 2" "$out/t2" ./target/release/tessera convert "$input" -o "$out/t2" --input-crs "EPSG:$epsg" --threads 2 -q --report "$out/t2.json"
+# The attribute set of the figures before GPS times were kept (py3dtiles keeps fewer still).
+measure "tessera -t2 no gps_time" "$out/t2s" ./target/release/tessera convert "$input" -o "$out/t2s" --input-crs "EPSG:$epsg" --threads 2 -q --attributes rgb,intensity,classification,returns
 measure "py3dtiles --jobs 2" "$out/py" "$venv/bin/py3dtiles" convert "$input" --out "$out/py" --jobs 2 --srs_in "$epsg" --srs_out 4978
 python3 - "$out/t1.json" "$out/t2.json" <<'PY'
 import json, sys

@@ -1,7 +1,10 @@
 //! LAS/LAZ → 3D Tiles on the real samples: counts, positions against PROJ, determinism,
 //! formats and the out-of-core path.
 
-use crate::helpers::{decode_implicit, decode_tileset, numbers, run_with_threads, samples, tree};
+use crate::helpers::{
+    decode_implicit, decode_tileset, glb_attribute, numbers, read_glb, run_with_threads, samples,
+    tree,
+};
 use std::path::PathBuf;
 use tessera_model::CrsSpec;
 use tessera_pipeline::{JobSpec, PointCompression, TilesFormat, TreeLayout};
@@ -267,4 +270,230 @@ fn implicit_tilesets_list_exactly_the_tiles_written() {
         count += 1;
     }
     assert_eq!(count, 697_721);
+}
+
+/// Every point's value of one property of the tiles in `dir` (offset applied), in the
+/// order of the tiles and their points.
+fn property_values(dir: &std::path::Path, id: &str) -> Vec<f64> {
+    let mut out = Vec::new();
+    for (path, bytes) in tree(dir) {
+        if !path.ends_with(".glb") {
+            continue;
+        }
+        let (doc, bin) = read_glb(&bytes);
+        let meta = &doc["extensions"]["EXT_structural_metadata"];
+        let prop = &meta["propertyAttributes"][0]["properties"][id];
+        let attr = prop["attribute"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{path}: no {id}"));
+        let offset = prop["offset"].as_f64().unwrap_or(0.0);
+        let values = glb_attribute(&doc, &bin, attr).unwrap();
+        out.extend(values.iter().map(|v| v[0] + offset));
+    }
+    out
+}
+
+/// LAS extra-bytes dimensions (the IGN file has two Extra Bytes records: Deviation, a
+/// u16, then confidence, a u8) and the GPS time come out as metadata properties whose
+/// values are the source's, point for point.
+#[test]
+fn extra_bytes_and_gps_time_read_back_equal_the_source() {
+    let Some(root) = samples() else { return };
+    let input = root.join("las/ign/las_with_several_extra_byte_bloc.laz");
+    let out = tempfile::tempdir().unwrap();
+    let spec = JobSpec::new(vec![input.clone()], out.path().join("all"));
+    let r = run_with_threads(&spec, 2).unwrap();
+    assert!(
+        r.warnings.iter().all(|w| !w.code.starts_with("extra")),
+        "{:?}",
+        r.warnings
+    );
+    // The source, read with the las crate: the extra bytes laid out as the records say.
+    let mut src: Vec<(u64, u64, u64, u64)> = Vec::new();
+    let mut src_time: Vec<f64> = Vec::new();
+    let all = las::Reader::from_path(&input).unwrap().read_all().unwrap();
+    for p in all.points() {
+        let p = p.unwrap();
+        let dev = u16::from_le_bytes([p.extra_bytes[0], p.extra_bytes[1]]);
+        src.push((
+            u64::from(dev),
+            u64::from(p.extra_bytes[2]),
+            u64::from(u8::from(p.classification)),
+            u64::from(p.intensity),
+        ));
+        src_time.push(p.gps_time.unwrap());
+    }
+    let dir = &spec.output;
+    let cols: Vec<Vec<f64>> = ["Deviation", "confidence", "classification", "intensity"]
+        .iter()
+        .map(|id| property_values(dir, id))
+        .collect();
+    let mut got: Vec<(u64, u64, u64, u64)> = (0..cols[0].len())
+        .map(|i| {
+            (
+                cols[0][i] as u64,
+                cols[1][i] as u64,
+                cols[2][i] as u64,
+                cols[3][i] as u64,
+            )
+        })
+        .collect();
+    assert_eq!(got.len(), src.len());
+    got.sort_unstable();
+    src.sort_unstable();
+    assert!(got == src, "extra-bytes values differ from the source");
+    assert!(src.iter().any(|s| s.0 > 255), "Deviation uses 16 bits");
+    let mut time = property_values(dir, "gps_time");
+    time.sort_by(f64::total_cmp);
+    src_time.sort_by(f64::total_cmp);
+    for (a, b) in time.iter().zip(&src_time) {
+        assert!((a - b).abs() < 1e-4, "gps time {a} vs {b}");
+    }
+    // Names, types and descriptions travel with the schema.
+    let (_, first) = tree(dir)
+        .into_iter()
+        .find(|(p, _)| p.ends_with(".glb"))
+        .unwrap();
+    let (doc, _) = read_glb(&first);
+    let class =
+        &doc["extensions"]["EXT_structural_metadata"]["schema"]["classes"]["point"]["properties"];
+    assert_eq!(class["Deviation"]["componentType"], "UINT16");
+    assert_eq!(class["Deviation"]["description"], "Pulse shape deviation");
+    assert_eq!(class["confidence"]["componentType"], "UINT8");
+    assert_eq!(class["gps_time"]["componentType"], "FLOAT32");
+
+    // --attributes keeps what it lists, and says what there is when a name is wrong.
+    let mut spec = JobSpec::new(vec![input.clone()], out.path().join("some"));
+    spec.tiling.attributes = Some(vec!["deviation".into(), "classification".into()]);
+    run_with_threads(&spec, 2).unwrap();
+    let (_, first) = tree(&spec.output)
+        .into_iter()
+        .find(|(p, _)| p.ends_with(".glb"))
+        .unwrap();
+    let (doc, _) = read_glb(&first);
+    let attrs = &doc["meshes"][0]["primitives"][0]["attributes"];
+    let mut names: Vec<&str> = attrs
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(|k| k.as_str())
+        .collect();
+    names.sort_unstable();
+    assert_eq!(names, ["POSITION", "_CLASSIFICATION", "_DEVIATION"]);
+    let mut spec = JobSpec::new(vec![input.clone()], out.path().join("bad"));
+    spec.tiling.attributes = Some(vec!["Deviaton".into()]);
+    let e = run_with_threads(&spec, 2).unwrap_err().to_string();
+    assert!(
+        e.contains("'Deviaton'") && e.contains("Deviation, confidence"),
+        "{e}"
+    );
+    assert_eq!(
+        tessera_pipeline::PipelineError::kind(&run_with_threads(&spec, 1).unwrap_err()),
+        tessera_pipeline::ErrorKind::Data
+    );
+
+    // 3D Tiles 1.0: the same values as batch-table columns.
+    let mut spec = JobSpec::new(vec![input], out.path().join("pnts"));
+    spec.format = TilesFormat::Tiles10;
+    run_with_threads(&spec, 2).unwrap();
+    let (_, pnts) = tree(&spec.output)
+        .into_iter()
+        .find(|(p, _)| p.ends_with(".pnts"))
+        .unwrap();
+    let w = |k: usize| u32::from_le_bytes(pnts[4 * k..4 * k + 4].try_into().unwrap()) as usize;
+    let bt_at = 28 + w(3) + w(4);
+    let bt: serde_json::Value = serde_json::from_slice(&pnts[bt_at..bt_at + w(5)]).unwrap();
+    assert_eq!(bt["Deviation"]["componentType"], "UNSIGNED_SHORT");
+    assert_eq!(bt["gps_time"]["componentType"], "DOUBLE");
+}
+
+/// Compact tiles keep 8-bit colour unless the source's colours use all 16 bits.
+#[test]
+fn colour_depth_follows_the_source() {
+    let Some(root) = samples() else { return };
+    let out = tempfile::tempdir().unwrap();
+    for (file, deep) in [
+        ("las/ign/las_with_several_extra_byte_bloc.laz", true),
+        ("las/laspy/autzen_trim.laz", false),
+        ("las/laspy/append-bug.laz", false),
+    ] {
+        let mut spec = JobSpec::new(vec![root.join(file)], out.path().join(file));
+        spec.tiling.attributes = Some(vec!["rgb".into()]);
+        run_with_threads(&spec, 2).unwrap();
+        let mut fine = false;
+        for (path, bytes) in tree(&spec.output) {
+            if !path.ends_with(".glb") {
+                continue;
+            }
+            let (doc, bin) = read_glb(&bytes);
+            let acc = doc["meshes"][0]["primitives"][0]["attributes"]["COLOR_0"]
+                .as_u64()
+                .unwrap() as usize;
+            let ct = doc["accessors"][acc]["componentType"].as_u64().unwrap();
+            assert_eq!(ct, if deep { 5123 } else { 5121 }, "{file} {path}");
+            let colours = glb_attribute(&doc, &bin, "COLOR_0").unwrap();
+            // Steps finer than 1/255 only exist when 16 bits were kept.
+            fine |= colours
+                .iter()
+                .flatten()
+                .any(|v| ((v * 255.0) - (v * 255.0).round()).abs() > 1e-3);
+        }
+        assert_eq!(fine, deep, "{file}");
+    }
+}
+
+/// COPC files (variable-size LAZ chunks) are read chunk by chunk in parallel: several
+/// work units, every point decoded as the las crate decodes the whole file, and the same
+/// bytes at 1 and 4 threads.
+#[test]
+fn copc_chunks_are_read_in_parallel() {
+    let Some(root) = samples() else { return };
+    let input = root.join("las/pdal/lone-star.copc.laz");
+    let src = tessera_pipeline::las::inspect(&input).unwrap();
+    assert!(src.copc && src.laz_chunks.is_some());
+    let plan = rayon::ThreadPoolBuilder::new()
+        .num_threads(4)
+        .build()
+        .unwrap()
+        .install(|| tessera_pipeline::pointcloud::work_plan(std::slice::from_ref(&src)));
+    assert!(plan.units.len() > 1, "{} work units", plan.units.len());
+    let out = tempfile::tempdir().unwrap();
+    let mut trees = Vec::new();
+    for threads in [1, 4] {
+        let mut spec = JobSpec::new(vec![input.clone()], out.path().join(format!("t{threads}")));
+        // The file's own CRS record is wrong (see bad_input); the data is UTM 13N.
+        spec.input_crs = Some(CrsSpec::epsg(32613));
+        let r = run_with_threads(&spec, threads).unwrap();
+        assert_eq!(r.points_written, 518_862);
+        trees.push(tree(&spec.output));
+    }
+    assert!(trees[0] == trees[1], "1 and 4 threads differ");
+    let all = las::Reader::from_path(&input).unwrap().read_all().unwrap();
+    let mut want: Vec<(u64, u64)> = all
+        .intensity()
+        .zip(all.gps_time().unwrap())
+        .map(|(i, t)| (u64::from(i), t.to_bits()))
+        .collect();
+    let dir = out.path().join("t4");
+    let int = property_values(&dir, "intensity");
+    let time = property_values(&dir, "gps_time");
+    assert_eq!(int.len(), want.len());
+    // Times come back as 32-bit offsets from each tile's first: compare to 1 ms.
+    let mut got: Vec<(u64, i64)> = int
+        .iter()
+        .zip(&time)
+        .map(|(i, t)| (*i as u64, (t * 1000.0).round() as i64))
+        .collect();
+    let mut want_ms: Vec<(u64, i64)> = want
+        .drain(..)
+        .map(|(i, t)| (i, (f64::from_bits(t) * 1000.0).round() as i64))
+        .collect();
+    got.sort_unstable();
+    want_ms.sort_unstable();
+    let off = got
+        .iter()
+        .zip(&want_ms)
+        .filter(|(a, b)| a.0 != b.0 || (a.1 - b.1).abs() > 1)
+        .count();
+    assert_eq!(off, 0, "points decoded differently from the las crate");
 }

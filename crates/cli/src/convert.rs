@@ -202,6 +202,11 @@ pub struct ConvertArgs {
     /// above 2000 tiles. 3D Tiles 1.0 output is always explicit
     #[arg(long, value_enum, default_value = "auto")]
     tiling: TreeArg,
+    /// Point clouds: per-point attributes to keep, comma-separated: rgb, intensity,
+    /// classification, returns, gps_time and extra-bytes dimension names (e.g. Deviation);
+    /// `none` keeps positions only. Default: all (up to 16 extra values)
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    attributes: Option<Vec<String>>,
     /// Worker threads (default: all cores)
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
@@ -325,6 +330,7 @@ fn spec_from(args: &ConvertArgs) -> Result<JobSpec, ExitCode> {
         CompressionArg::Meshopt => PointCompression::Meshopt,
         CompressionArg::None => PointCompression::None,
     };
+    spec.tiling.attributes = args.attributes.clone();
     spec.temp_dir = args.temp_dir.clone();
     Ok(spec)
 }

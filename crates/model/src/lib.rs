@@ -20,7 +20,7 @@ pub use bounds::Aabb;
 pub use crs::{CrsError, CrsSpec};
 pub use frame::{check_placement, EnuFrame, PLACEMENT_HEIGHT_RANGE_M};
 pub use mesh::{TriangleMesh, VertexColumn};
-pub use points::{PointAttributes, PointChunk};
+pub use points::{ExtraDimension, PointAttributes, PointChunk, ScalarKind};
 pub use progress::{ProgressSnapshot, Stage};
 pub use quad::{QuadTileId, Rect, TilingScheme, MERCATOR_HALF_WORLD_M};
 pub use raster::GeoTransform;

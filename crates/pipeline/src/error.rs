@@ -69,6 +69,9 @@ pub enum InputError {
     },
     #[error("no input files: {0}")]
     NoInputs(String),
+    /// `--attributes` (or the server's `attributes` option) names what cannot be kept.
+    #[error("--attributes: {reason}")]
+    Attributes { reason: String },
     /// What `--clamp-to-terrain` was given is neither a DEM nor a readable terrain folder.
     #[error("{}: {what}. --clamp-to-terrain takes a single-band DEM GeoTIFF or a quantized-mesh terrain folder (layer.json plus {{z}}/{{x}}/{{y}}.terrain tiles, as `tessera convert dem.tif --to terrain` writes)", path.display())]
     NotTerrain { path: PathBuf, what: String },
@@ -333,6 +336,7 @@ impl PipelineError {
             }
             PipelineError::Input(InputError::Unsupported { .. }) => "SOURCE_TYPE_MISMATCH",
             PipelineError::Input(InputError::NoInputs(_)) => "UNSUPPORTED_FILE_TYPE",
+            PipelineError::Input(InputError::Attributes { .. }) => "UNKNOWN_ATTRIBUTE",
             PipelineError::Input(_) => "UNREADABLE_FILE",
             PipelineError::Las(LasError::Empty { .. }) => "EMPTY_DATA",
             PipelineError::Las(_) => "UNREADABLE_FILE",

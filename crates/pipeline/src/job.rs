@@ -99,7 +99,7 @@ pub struct JobSpec {
     pub budget: Budget,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TilingOptions {
     /// A tile holding at most this many points becomes a leaf.
     pub max_points_per_tile: usize,
@@ -112,6 +112,10 @@ pub struct TilingOptions {
     /// Implicit or explicit tile tree (3D Tiles 1.0 output is always explicit).
     #[serde(default)]
     pub tree: TreeLayout,
+    /// Per-point attributes to keep (`rgb`, `intensity`, `classification`, `returns`,
+    /// `gps_time`, extra-bytes dimension names, `all`, `none`); `None` keeps all.
+    #[serde(default)]
+    pub attributes: Option<Vec<String>>,
 }
 
 impl Default for TilingOptions {
@@ -122,6 +126,7 @@ impl Default for TilingOptions {
             cell_budget_points: 2_000_000,
             compression: PointCompression::default(),
             tree: TreeLayout::default(),
+            attributes: None,
         }
     }
 }

@@ -781,6 +781,16 @@ fn normalise_options(type_: &str, options: &Value) -> ApiResult<Value> {
         &["NONE", "DRACO", "MESHOPT"],
     )?;
     upper_case_choice(&mut o, option::TILING, &["AUTO", "IMPLICIT", "EXPLICIT"])?;
+    if let Some(a) = o.get(option::ATTRIBUTES) {
+        let names = a.as_array().filter(|l| {
+            l.len() <= 256 && l.iter().all(|n| n.as_str().is_some_and(|s| s.len() <= 64))
+        });
+        if names.is_none() {
+            return Err(ApiError::bad_request(
+                "options.attributes must be a list of attribute names, e.g. [\"rgb\", \"intensity\", \"Deviation\"]",
+            ));
+        }
+    }
     if let Some(w) = o.get(option::WATER_MASK) {
         if !w.is_boolean() {
             return Err(ApiError::bad_request("options.waterMask must be a boolean"));
@@ -1550,6 +1560,11 @@ mod tests {
         assert_eq!(got["geometryCompression"], "DRACO");
         assert!(o(json!({"sourceType": "POINT_CLOUD", "geometryCompression": "zstd"})).is_err());
         assert!(o(json!({"sourceType": "POINT_CLOUD", "geometryCompression": 3})).is_err());
+        assert!(
+            o(json!({"sourceType": "POINT_CLOUD", "attributes": ["rgb", "Deviation"]})).is_ok()
+        );
+        assert!(o(json!({"sourceType": "POINT_CLOUD", "attributes": "rgb"})).is_err());
+        assert!(o(json!({"sourceType": "POINT_CLOUD", "attributes": [3]})).is_err());
         let got = o(json!({"sourceType": "POINT_CLOUD", "tiling": "implicit"})).unwrap();
         assert_eq!(got["tiling"], "IMPLICIT");
         assert!(o(json!({"sourceType": "POINT_CLOUD", "tiling": "octree"})).is_err());

@@ -596,6 +596,11 @@ fn process(
                 Some("EXPLICIT") => TreeLayout::Explicit,
                 _ => TreeLayout::Auto,
             };
+            spec.tiling.attributes = task.options[option::ATTRIBUTES].as_array().map(|l| {
+                l.iter()
+                    .filter_map(|n| n.as_str().map(String::from))
+                    .collect()
+            });
             entry = "tileset.json".to_string();
             let mut report = run_spec(runner, &spec, progress)?;
             report.warnings.extend(warning);

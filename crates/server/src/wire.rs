@@ -248,6 +248,9 @@ pub mod option {
     pub const GEOMETRY_COMPRESSION: &str = "geometryCompression";
     /// Tessera's own: `AUTO` | `IMPLICIT` | `EXPLICIT` tile tree for point clouds.
     pub const TILING: &str = "tiling";
+    /// Tessera's own: per-point attributes to keep, as a list of names (the CLI's
+    /// `--attributes`).
+    pub const ATTRIBUTES: &str = "attributes";
 }
 
 /// `[ext]` analysis: what a job will produce, answered before it runs.

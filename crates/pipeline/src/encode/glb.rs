@@ -4,8 +4,9 @@
 //! every stream with meshopt.
 
 use super::quantize::{Grid, Layout};
-use super::{pad_to, PointTile};
+use super::{pad_to, ExtraColumn, PointTile};
 use serde_json::{json, Value};
+use tessera_model::ScalarKind;
 
 /// The binary chunk, buffer views and accessors of one tile. With meshopt, each stream
 /// is stored compressed in the GLB's chunk and described as an uncompressed view of a
@@ -110,6 +111,55 @@ fn srgb_to_linear() -> [f64; 256] {
     lut
 }
 
+/// sRGB-encoded 16-bit values to linear 16-bit ones.
+fn srgb16_to_linear() -> &'static [u16] {
+    static LUT: std::sync::OnceLock<Vec<u16>> = std::sync::OnceLock::new();
+    LUT.get_or_init(|| {
+        (0..=u16::MAX)
+            .map(|i| {
+                let c = f64::from(i) / 65535.0;
+                let l = if c <= 0.04045 {
+                    c / 12.92
+                } else {
+                    ((c + 0.055) / 1.055).powf(2.4)
+                };
+                (l * 65535.0).round() as u16
+            })
+            .collect()
+    })
+}
+
+/// One extra column as a 4-byte-stride vertex stream: 8/16-bit integers as they are,
+/// everything else as 32-bit floats relative to the tile's smallest value (so GPS
+/// times keep sub-millisecond steps). Returns (component type, offset, bytes).
+fn extra_stream(col: &ExtraColumn) -> (u32, f64, Vec<u8>) {
+    let n = col.values.len();
+    let mut d = Vec::with_capacity(n * 4);
+    if col.dim.is_exact_small_int() {
+        let ct = match col.dim.kind {
+            ScalarKind::I8 => 5120,
+            ScalarKind::U8 => 5121,
+            ScalarKind::I16 => 5122,
+            _ => 5123,
+        };
+        for &v in &col.values {
+            let w: [u8; 2] = match ct {
+                5120 => [(v as i8) as u8, 0],
+                5121 => [v as u8, 0],
+                5122 => (v as i16).to_le_bytes(),
+                _ => (v as u16).to_le_bytes(),
+            };
+            d.extend_from_slice(&[w[0], w[1], 0, 0]);
+        }
+        return (ct, 0.0, d);
+    }
+    let base = col.base();
+    for &v in &col.values {
+        d.extend_from_slice(&((v - base) as f32).to_le_bytes());
+    }
+    (5126, base, d)
+}
+
 fn push_scalar_u8(bin: &mut Vec<u8>, v: &[u8]) {
     for &x in v {
         bin.extend_from_slice(&[x, 0, 0, 0]);
@@ -212,23 +262,28 @@ pub fn encode_point_glb(tile: &PointTile, grid: Option<&Grid>) -> Result<Vec<u8>
     let mut attributes = serde_json::Map::new();
     attributes.insert("POSITION".into(), json!(pos));
     if let Some(rgb) = tile.rgb {
-        // LAS colours are sRGB; glTF vertex colours are linear. Uncompressed tiles keep
-        // 16 bits (dark tones survive); compact ones normalized 8 bits.
+        // LAS colours are sRGB; glTF vertex colours are linear. Compact tiles keep
+        // normalized 8 bits unless the source's colours use all 16; plain tiles keep 16
+        // bits (dark tones survive the conversion to linear).
         let lut = srgb_to_linear();
-        let (data, stride, ct) = if b.meshopt {
+        let (data, stride, ct) = if b.meshopt && !tile.rgb16 {
             let mut d = Vec::with_capacity(n * 4);
             for c in rgb {
                 for ch in c {
-                    d.push((lut[usize::from(*ch)] * 255.0).round() as u8);
+                    d.push((lut[usize::from(ch >> 8)] * 255.0).round() as u8);
                 }
                 d.push(0);
             }
             (d, 4, 5121)
         } else {
+            let deep = tile.rgb16.then(srgb16_to_linear);
             let mut d = Vec::with_capacity(n * 8);
             for c in rgb {
                 for ch in c {
-                    let v = (lut[usize::from(*ch)] * 65535.0).round() as u16;
+                    let v = match deep {
+                        Some(l) => l[usize::from(*ch)],
+                        None => (lut[usize::from(ch >> 8)] * 65535.0).round() as u16,
+                    };
                     d.extend_from_slice(&v.to_le_bytes());
                 }
                 d.extend_from_slice(&[0, 0]);
@@ -246,29 +301,40 @@ pub fn encode_point_glb(tile: &PointTile, grid: Option<&Grid>) -> Result<Vec<u8>
     let mut props = serde_json::Map::new();
     let mut class_props = serde_json::Map::new();
     let mut add_prop = |b: &mut Builder,
-                        name: &str,
-                        attr: &str,
+                        id: &str,
+                        attr: String,
                         ct: u32,
-                        ctype: &str,
+                        class_prop: Value,
+                        offset: f64,
                         data: Vec<u8>|
      -> Result<(), String> {
         let view = b.stream(&data, n, 4, None)?;
         let i = b.accessor(view, n, json!({"componentType": ct, "type": "SCALAR"}));
-        attributes.insert(attr.into(), json!(i));
-        props.insert(name.into(), json!({"attribute": attr}));
-        class_props.insert(
-            name.into(),
-            json!({"type": "SCALAR", "componentType": ctype}),
-        );
+        attributes.insert(attr.clone(), json!(i));
+        let mut p = json!({"attribute": attr});
+        if offset != 0.0 {
+            p["offset"] = json!(offset);
+        }
+        props.insert(id.into(), p);
+        class_props.insert(id.into(), class_prop);
         Ok(())
     };
+    let small = |ctype: &str| json!({"type": "SCALAR", "componentType": ctype});
     if let Some(v) = tile.intensity {
         let mut d = Vec::with_capacity(n * 4);
         for &x in v {
             d.extend_from_slice(&x.to_le_bytes());
             d.extend_from_slice(&[0, 0]);
         }
-        add_prop(&mut b, "intensity", "_INTENSITY", 5123, "UINT16", d)?;
+        add_prop(
+            &mut b,
+            "intensity",
+            "_INTENSITY".into(),
+            5123,
+            small("UINT16"),
+            0.0,
+            d,
+        )?;
     }
     for (v, name, attr) in [
         (tile.classification, "classification", "_CLASSIFICATION"),
@@ -282,8 +348,28 @@ pub fn encode_point_glb(tile: &PointTile, grid: Option<&Grid>) -> Result<Vec<u8>
         if let Some(v) = v {
             let mut d = Vec::with_capacity(n * 4);
             push_scalar_u8(&mut d, v);
-            add_prop(&mut b, name, attr, 5121, "UINT8", d)?;
+            add_prop(&mut b, name, attr.into(), 5121, small("UINT8"), 0.0, d)?;
         }
+    }
+    for col in tile.extras {
+        let dim = col.dim;
+        let attr = format!("_{}", dim.id.to_ascii_uppercase());
+        let mut class_prop = json!({"type": "SCALAR", "name": dim.name});
+        if !dim.description.is_empty() {
+            class_prop["description"] = json!(dim.description);
+        }
+        let (ct, offset, data) = extra_stream(col);
+        class_prop["componentType"] = json!(match ct {
+            5120 => "INT8",
+            5121 => "UINT8",
+            5122 => "INT16",
+            5123 => "UINT16",
+            _ => "FLOAT32",
+        });
+        if let (Some(nd), true) = (dim.no_data, ct != 5126) {
+            class_prop["noData"] = json!(nd as i64);
+        }
+        add_prop(&mut b, &dim.id, attr, ct, class_prop, offset, data)?;
     }
     let mut node = json!({"mesh": 0, "translation": translation});
     if let Some(s) = scale {
@@ -369,16 +455,18 @@ mod tests {
     #[test]
     fn plain_glb_layout_is_sound() {
         let pos = [[11.0, 22.0, 33.0], [9.0, 20.0, 30.5]];
-        let rgb = [[255u8, 0, 0], [0, 255, 0]];
+        let rgb = [[65_535u16, 0, 0], [0, 65_535, 0]];
         let cls = [2u8, 6];
         let tile = PointTile {
             positions: &pos,
             bounds: tessera_model::Aabb::from_points(&pos),
             rgb: Some(&rgb),
+            rgb16: false,
             intensity: None,
             classification: Some(&cls),
             return_number: None,
             number_of_returns: None,
+            extras: &[],
         };
         let glb = encode_point_glb(&tile, None).unwrap();
         let (doc, bin) = parts(&glb);
@@ -432,15 +520,19 @@ mod tests {
                 })
                 .collect();
             let int: Vec<u16> = (0..500).map(|i| (i * 97 % 65_536) as u16).collect();
-            let rgb: Vec<[u8; 3]> = (0..500).map(|i| [(i % 256) as u8, 7, 255]).collect();
+            let rgb: Vec<[u16; 3]> = (0..500)
+                .map(|i| [(i % 256) as u16 * 257, 7 * 257, 65_535])
+                .collect();
             let tile = PointTile {
                 positions: &pos,
                 bounds: tessera_model::Aabb::from_points(&pos),
                 rgb: Some(&rgb),
+                rgb16: false,
                 intensity: Some(&int),
                 classification: None,
                 return_number: None,
                 number_of_returns: None,
+                extras: &[],
             };
             let grid = Grid::new(&tile.bounds, -10);
             let glb = encode_point_glb(&tile, Some(&grid)).unwrap();
@@ -500,6 +592,72 @@ mod tests {
             for (i, v) in int.iter().enumerate() {
                 assert_eq!(u16::from_le_bytes([raw[i * 4], raw[i * 4 + 1]]), *v);
             }
+        }
+    }
+
+    #[test]
+    fn extra_columns_and_deep_colour() {
+        use tessera_model::ExtraDimension;
+        let pos: Vec<[f64; 3]> = (0..300).map(|i| [f64::from(i) * 0.1, 0.0, 1.0]).collect();
+        let rgb: Vec<[u16; 3]> = (0..300).map(|i| [i as u16 * 200 + 1, 0, 65_535]).collect();
+        let dim = |id: &str, kind, scaled| ExtraDimension {
+            name: id.into(),
+            id: id.into(),
+            kind,
+            scaled,
+            no_data: Some(0.0),
+            description: String::new(),
+        };
+        let deviation = dim("Deviation", ScalarKind::U16, false);
+        let gps = dim("gps_time", ScalarKind::F64, false);
+        let extras = [
+            ExtraColumn {
+                dim: &deviation,
+                values: (0..300).map(|i| f64::from(i * 13)).collect(),
+            },
+            ExtraColumn {
+                dim: &gps,
+                values: (0..300)
+                    .map(|i| 390_583_952.25 + f64::from(i) * 0.001)
+                    .collect(),
+            },
+        ];
+        let tile = PointTile {
+            positions: &pos,
+            bounds: tessera_model::Aabb::from_points(&pos),
+            rgb: Some(&rgb),
+            rgb16: true,
+            intensity: None,
+            classification: None,
+            return_number: None,
+            number_of_returns: None,
+            extras: &extras,
+        };
+        let grid = Grid::new(&tile.bounds, -10);
+        let glb = encode_point_glb(&tile, Some(&grid)).unwrap();
+        let (doc, bin) = parts(&glb);
+        let prim = &doc["meshes"][0]["primitives"][0]["attributes"];
+        let colour = prim["COLOR_0"].as_u64().unwrap() as usize;
+        assert_eq!(doc["accessors"][colour]["componentType"], json!(5123));
+        let meta = &doc["extensions"]["EXT_structural_metadata"];
+        let class = &meta["schema"]["classes"]["point"]["properties"];
+        assert_eq!(class["Deviation"]["componentType"], json!("UINT16"));
+        assert_eq!(class["gps_time"]["componentType"], json!("FLOAT32"));
+        let props = &meta["propertyAttributes"][0]["properties"];
+        let base = props["gps_time"]["offset"].as_f64().unwrap();
+        assert_eq!(base, 390_583_952.25);
+        let read = |attr: &str| {
+            let acc = prim[attr].as_u64().unwrap() as usize;
+            let view = doc["accessors"][acc]["bufferView"].as_u64().unwrap() as usize;
+            unpack(&doc, bin, view)
+        };
+        let dev = read("_DEVIATION");
+        let time = read("_GPS_TIME");
+        for i in 0..300 {
+            let d = u16::from_le_bytes([dev[i * 4], dev[i * 4 + 1]]);
+            assert_eq!(f64::from(d), extras[0].values[i]);
+            let t = f32::from_le_bytes(time[i * 4..i * 4 + 4].try_into().unwrap());
+            assert!((base + f64::from(t) - extras[1].values[i]).abs() < 1e-5);
         }
     }
 }

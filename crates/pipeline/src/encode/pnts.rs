@@ -5,6 +5,7 @@
 use super::quantize::{Grid, Layout};
 use super::{pad_to, PointTile};
 use serde_json::{json, Map, Value};
+use tessera_model::ScalarKind;
 
 fn padded_json(v: &Value, start: usize) -> Vec<u8> {
     let mut b = serde_json::to_vec(v).unwrap_or_default();
@@ -49,7 +50,7 @@ pub fn encode_pnts(tile: &PointTile, grid: Option<&Grid>) -> Vec<u8> {
         pad_to(&mut ft_bin, 8, 0);
         ft["RGB"] = json!({"byteOffset": ft_bin.len()});
         for c in rgb {
-            ft_bin.extend_from_slice(c);
+            ft_bin.extend_from_slice(&c.map(|v| (v >> 8) as u8));
         }
     }
     pad_to(&mut ft_bin, 8, 0);
@@ -78,6 +79,38 @@ pub fn encode_pnts(tile: &PointTile, grid: Option<&Grid>) -> Vec<u8> {
     }
     if let Some(v) = tile.number_of_returns {
         column("NumberOfReturns", "UNSIGNED_BYTE", v.to_vec());
+    }
+    // Extra values: small integers as they are, everything else as doubles (exact).
+    for col in tile.extras {
+        let (ct, bytes): (&str, Vec<u8>) = match (col.dim.is_exact_small_int(), col.dim.kind) {
+            (true, ScalarKind::U8) => (
+                "UNSIGNED_BYTE",
+                col.values.iter().map(|v| *v as u8).collect(),
+            ),
+            (true, ScalarKind::I8) => (
+                "BYTE",
+                col.values.iter().map(|v| (*v as i8) as u8).collect(),
+            ),
+            (true, ScalarKind::I16) => (
+                "SHORT",
+                col.values
+                    .iter()
+                    .flat_map(|v| (*v as i16).to_le_bytes())
+                    .collect(),
+            ),
+            (true, _) => (
+                "UNSIGNED_SHORT",
+                col.values
+                    .iter()
+                    .flat_map(|v| (*v as u16).to_le_bytes())
+                    .collect(),
+            ),
+            (false, _) => (
+                "DOUBLE",
+                col.values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            ),
+        };
+        column(&col.dim.id, ct, bytes);
     }
     let ft_json = padded_json(&ft, 28);
     let bt_json = if bt.is_empty() {
@@ -112,16 +145,18 @@ mod tests {
     #[test]
     fn header_lengths_add_up() {
         let pos = [[0.0, 0.0, 0.0], [1.0, 2.0, 3.0], [5.0, 0.5, 0.25]];
-        let rgb = [[1u8, 2, 3]; 3];
+        let rgb = [[257u16, 514, 771]; 3];
         let i = [7u16; 3];
         let tile = PointTile {
             positions: &pos,
             bounds: tessera_model::Aabb::from_points(&pos),
             rgb: Some(&rgb),
+            rgb16: false,
             intensity: Some(&i),
             classification: None,
             return_number: None,
             number_of_returns: None,
+            extras: &[],
         };
         let grid = Grid::new(&tile.bounds, -10);
         for g in [None, Some(&grid)] {

@@ -2,8 +2,10 @@
 //! callable from many rayon workers at once (each opens its own reader).
 
 mod crs;
+mod extra;
 mod preflight;
 mod read;
 
 pub use crs::declared_crs;
-pub use read::{inspect, LasSource};
+pub use extra::{ExtraField, ExtraLayout};
+pub use read::{inspect, Column, LasSource, LazChunks};

@@ -1,5 +1,6 @@
 //! The point-cloud route: LAS/LAZ → reprojected points → out-of-core octree → 3D Tiles.
 
+mod attributes;
 mod implicit;
 mod octree;
 mod record;
@@ -8,6 +9,7 @@ mod tiler;
 mod tileset;
 mod transform;
 
+pub use attributes::{PointSchema, MAX_EXTRAS};
 pub use octree::{grid_sample, lod_sample, Cube, GRID};
 pub use record::TilePoint;
 
@@ -23,7 +25,7 @@ use record::point_id;
 use spill::CellWriter;
 use std::collections::BTreeMap;
 use std::path::Path;
-use tessera_model::{Aabb, EnuFrame, OctTileId, PointAttributes, Stage, WorkPlan, WorkUnit};
+use tessera_model::{Aabb, EnuFrame, OctTileId, Stage, WorkPlan, WorkUnit};
 use tessera_proj::CrsKind;
 use tiler::{Pending, Tiler, TilerOptions};
 use transform::LocalGrid;
@@ -41,6 +43,8 @@ pub struct PreparedInputs {
     pub sources: Vec<LasSource>,
     pub plans: Vec<CrsPlan>,
     pub summaries: Vec<InputSummary>,
+    /// The attributes every tile is written with.
+    pub schema: PointSchema,
 }
 
 pub struct TilingResult {
@@ -89,10 +93,17 @@ pub fn prepare(
         });
         plans.push(plan);
     }
+    for s in &sources {
+        for p in &s.extra.problems {
+            warnings.push("extra-bytes", format!("{}: {p}", s.path.display()));
+        }
+    }
+    let schema = attributes::choose(spec.tiling.attributes.as_deref(), &sources, warnings)?;
     Ok(PreparedInputs {
         sources,
         plans,
         summaries,
+        schema,
     })
 }
 
@@ -218,11 +229,27 @@ pub fn work_plan(sources: &[LasSource]) -> WorkPlan {
         let mut size = (s.points / threads.saturating_mul(4).max(1))
             .clamp(262_144, 4_194_304)
             .max(s.points.div_ceil(MAX_UNITS_PER_INPUT));
-        if s.compressed {
+        if s.compressed && s.laz_chunks.is_none() {
             size = match s.laz_chunk_points {
                 Some(c) => size.div_ceil(c).saturating_mul(c),
                 None => s.points,
             };
+        }
+        if let Some(chunks) = &s.laz_chunks {
+            // Variable-size chunks: units of whole chunks, about `size` points each.
+            let ends = chunks.starts().skip(1).chain([s.points]);
+            let mut begin = 0u64;
+            for end in ends {
+                if end - begin >= size || end == s.points {
+                    units.push(WorkUnit {
+                        input: i,
+                        part: begin..end,
+                        weight: end - begin,
+                    });
+                    begin = end;
+                }
+            }
+            continue;
         }
         let mut start = 0;
         while start < s.points {
@@ -301,10 +328,11 @@ struct ReadContext<'a> {
 }
 
 /// Read one work unit, reproject it and append its points to the cell files.
-fn read_unit(ctx: &ReadContext, unit: &WorkUnit) -> Result<(), PipelineError> {
+fn read_unit<const K: usize>(ctx: &ReadContext, unit: &WorkUnit) -> Result<(), PipelineError> {
     let src = &ctx.inputs.sources[unit.input];
     let plan = &ctx.inputs.plans[unit.input];
-    let mut reader = src.open_range(unit.part.clone())?;
+    let columns = ctx.inputs.schema.columns[unit.input].clone();
+    let mut reader = src.open_range(unit.part.clone(), columns)?;
     let mut index = unit.part.start;
     let mut buckets: BTreeMap<usize, (Vec<u8>, u64)> = BTreeMap::new();
     while let Some(chunk) = reader.next_batch(BATCH_POINTS)? {
@@ -351,7 +379,11 @@ fn read_unit(ctx: &ReadContext, unit: &WorkUnit) -> Result<(), PipelineError> {
             local[i] = ctx.frame.to_local(ecef[k]);
         }
         for (i, &pos) in local.iter().enumerate() {
-            let p = TilePoint {
+            let mut extra = [0.0; K];
+            for (v, column) in extra.iter_mut().zip(&chunk.extras) {
+                *v = column[i];
+            }
+            let p = TilePoint::<K> {
                 pos,
                 id: point_id(unit.input, index + i as u64),
                 rgb: chunk.rgb.as_ref().map_or([0; 3], |c| c[i]),
@@ -359,6 +391,7 @@ fn read_unit(ctx: &ReadContext, unit: &WorkUnit) -> Result<(), PipelineError> {
                 intensity: chunk.intensity.as_ref().map_or(0, |c| c[i]),
                 return_number: chunk.return_number.as_ref().map_or(0, |c| c[i]),
                 number_of_returns: chunk.number_of_returns.as_ref().map_or(0, |c| c[i]),
+                extra,
             };
             let slot = ctx
                 .writer
@@ -394,15 +427,25 @@ pub struct TileJob<'a> {
 
 /// Read, spill and tile everything; write every tile and `tileset.json` to the sink.
 pub fn tile(job: TileJob) -> Result<TilingResult, PipelineError> {
+    // Records carry the job's extra values inline; a few fixed sizes cover every count.
+    match job.inputs.schema.extras.len() {
+        0 => tile_with::<0>(job),
+        1..=2 => tile_with::<2>(job),
+        3..=4 => tile_with::<4>(job),
+        5..=8 => tile_with::<8>(job),
+        _ => tile_with::<MAX_EXTRAS>(job),
+    }
+}
+
+fn tile_with<const K: usize>(job: TileJob) -> Result<TilingResult, PipelineError> {
     let total = job
         .inputs
         .sources
         .iter()
         .fold(0u64, |t, s| t.saturating_add(s.points));
-    let budget = job
-        .spec
-        .tiling
-        .cell_budget_points
+    // The budget is set for plain records; larger ones get proportionally fewer.
+    let plain = std::mem::size_of::<TilePoint<0>>();
+    let budget = (job.spec.tiling.cell_budget_points * plain / std::mem::size_of::<TilePoint<K>>())
         .max(job.spec.tiling.max_points_per_tile);
     let level = spill_level(total, budget);
     let writer = CellWriter::new(job.spill_dir, "cell", cells_at(level));
@@ -425,16 +468,13 @@ pub fn tile(job: TileJob) -> Result<TilingResult, PipelineError> {
         progress: job.progress,
         total,
     };
-    plan.units.par_iter().try_for_each(|u| read_unit(&ctx, u))?;
+    plan.units
+        .par_iter()
+        .try_for_each(|u| read_unit::<K>(&ctx, u))?;
     let cells = writer.finish()?;
 
     job.progress.enter(Stage::Tile);
-    let attributes = job
-        .inputs
-        .sources
-        .iter()
-        .fold(PointAttributes::default(), |a, s| a.union(s.attributes));
-    let tiler = Tiler::new(
+    let tiler = Tiler::<K>::new(
         TilerOptions {
             cube: job.cube,
             max_points: job.spec.tiling.max_points_per_tile.max(1),
@@ -442,7 +482,7 @@ pub fn tile(job: TileJob) -> Result<TilingResult, PipelineError> {
             cell_budget: budget,
             spill_dir: job.spill_dir,
             format: job.spec.format,
-            attributes,
+            schema: &job.inputs.schema,
             total_points: total,
             compression: job.spec.tiling.compression,
             step_exp: crate::encode::quantize::step_exponent(finest_scale_m(job.inputs)),

@@ -95,11 +95,11 @@ type CellMap<V> = HashMap<u64, V, BuildHasherDefault<CellHasher>>;
 /// the rest, both in input order. Each cell keeps the point nearest its centre, ties to
 /// the smallest id, so the choice does not depend on the input order. One pass with a
 /// map from cell to its best point so far: no sort.
-pub fn grid_sample(
-    points: Vec<TilePoint>,
+pub fn grid_sample<const K: usize>(
+    points: Vec<TilePoint<K>>,
     cube: &Cube,
     cells: u32,
-) -> (Vec<TilePoint>, Vec<TilePoint>) {
+) -> (Vec<TilePoint<K>>, Vec<TilePoint<K>>) {
     let size = cube.edge / f64::from(cells);
     let mut best: CellMap<(u64, u64, u32)> = CellMap::default();
     best.reserve(points.len() / 4);
@@ -138,11 +138,11 @@ pub fn grid_sample(
 
 /// The level-of-detail sample of an inner node: the finest grid (up to [`GRID`]) whose
 /// sample fits in `max_points`. Returns (sample, rest, spacing in metres).
-pub fn lod_sample(
-    points: Vec<TilePoint>,
+pub fn lod_sample<const K: usize>(
+    points: Vec<TilePoint<K>>,
     cube: &Cube,
     max_points: usize,
-) -> (Vec<TilePoint>, Vec<TilePoint>, f64) {
+) -> (Vec<TilePoint<K>>, Vec<TilePoint<K>>, f64) {
     let mut cells = GRID;
     let mut points = points;
     loop {
@@ -169,6 +169,7 @@ mod tests {
             intensity: 0,
             return_number: 1,
             number_of_returns: 1,
+            extra: [],
         }
     }
 

@@ -1,6 +1,6 @@
 //! Temporary files holding points between passes, so memory does not grow with the input.
 
-use super::record::{TilePoint, RECORD_BYTES};
+use super::record::TilePoint;
 use crate::error::PipelineError;
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Write};
@@ -28,14 +28,14 @@ pub fn file_path(dir: &Path, prefix: &str, id: OctTileId) -> PathBuf {
 }
 
 /// Write `points` to a new file.
-pub fn write_file(
+pub fn write_file<const K: usize>(
     dir: &Path,
     prefix: &str,
     id: OctTileId,
-    points: &[TilePoint],
+    points: &[TilePoint<K>],
 ) -> Result<PointFile, PipelineError> {
     let path = file_path(dir, prefix, id);
-    let mut buf = Vec::with_capacity(points.len() * RECORD_BYTES);
+    let mut buf = Vec::with_capacity(points.len() * TilePoint::<K>::BYTES);
     for p in points {
         p.write_to(&mut buf);
     }
@@ -48,31 +48,38 @@ pub fn write_file(
 }
 
 /// Read every record of a file, then delete it.
-pub fn take_file(file: &PointFile) -> Result<Vec<TilePoint>, PipelineError> {
-    let f = File::open(&file.path).map_err(|e| spill_err(&file.path, e))?;
-    let mut r = BufReader::with_capacity(1 << 20, f);
-    let mut out = Vec::with_capacity(file.count as usize);
-    let mut rec = [0u8; RECORD_BYTES];
-    for _ in 0..file.count {
-        r.read_exact(&mut rec)
-            .map_err(|e| spill_err(&file.path, e))?;
-        out.push(TilePoint::read_from(&rec));
+pub fn take_file<const K: usize>(file: &PointFile) -> Result<Vec<TilePoint<K>>, PipelineError> {
+    let bytes = std::fs::read(&file.path).map_err(|e| spill_err(&file.path, e))?;
+    let size = TilePoint::<K>::BYTES;
+    if bytes.len() as u64 != file.count.saturating_mul(size as u64) {
+        return Err(spill_err(
+            &file.path,
+            std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                format!(
+                    "{} bytes where {} records were written",
+                    bytes.len(),
+                    file.count
+                ),
+            ),
+        ));
     }
-    drop(r);
+    let out = bytes.chunks_exact(size).map(TilePoint::read_from).collect();
+    drop(bytes);
     std::fs::remove_file(&file.path).map_err(|e| spill_err(&file.path, e))?;
     Ok(out)
 }
 
 /// Stream a file's records in batches to `f`, then delete it.
-pub fn drain_file(
+pub fn drain_file<const K: usize>(
     file: &PointFile,
-    mut f: impl FnMut(&[TilePoint]) -> Result<(), PipelineError>,
+    mut f: impl FnMut(&[TilePoint<K>]) -> Result<(), PipelineError>,
 ) -> Result<(), PipelineError> {
     let fh = File::open(&file.path).map_err(|e| spill_err(&file.path, e))?;
     let mut r = BufReader::with_capacity(1 << 20, fh);
     let mut left = file.count;
     let mut batch = Vec::with_capacity(65_536);
-    let mut rec = [0u8; RECORD_BYTES];
+    let mut rec = vec![0u8; TilePoint::<K>::BYTES];
     while left > 0 {
         batch.clear();
         while left > 0 && batch.len() < 65_536 {

@@ -3,11 +3,12 @@
 //! level-of-detail sample out of each group of eight children. Finished nodes are
 //! encoded and written immediately; nodes whose points may still move up wait on disk.
 
+use super::attributes::PointSchema;
 use super::octree::{grid_sample, lod_sample, Cube, GRID, MAX_LEVEL};
 use super::record::TilePoint;
 use super::spill::{drain_file, take_file, write_file, CellWriter, PointFile};
 use super::tileset::{content_uri, NodeMeta};
-use crate::encode::{encode_pnts, encode_point_glb, Grid, PointTile};
+use crate::encode::{encode_pnts, encode_point_glb, ExtraColumn, Grid, PointTile};
 use crate::error::PipelineError;
 use crate::job::{PointCompression, TilesFormat};
 use crate::progress::Progress;
@@ -17,7 +18,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
-use tessera_model::{Aabb, OctTileId, PointAttributes, Stage};
+use tessera_model::{Aabb, OctTileId, Stage};
 
 /// A node whose points may still be pulled up into its parent; its points wait on disk.
 pub struct Pending {
@@ -34,14 +35,14 @@ pub struct TilerOptions<'a> {
     pub cell_budget: usize,
     pub spill_dir: &'a Path,
     pub format: TilesFormat,
-    pub attributes: PointAttributes,
+    pub schema: &'a PointSchema,
     pub total_points: u64,
     pub compression: PointCompression,
     /// Quantization step of compact tiles, as a power of two (metres).
     pub step_exp: i32,
 }
 
-pub struct Tiler<'a> {
+pub struct Tiler<'a, const K: usize> {
     opts: TilerOptions<'a>,
     sink: &'a dyn TileSink,
     progress: &'a Progress,
@@ -50,20 +51,20 @@ pub struct Tiler<'a> {
     thinned: AtomicU64,
 }
 
-fn partition(points: Vec<TilePoint>, cube: &Cube) -> Vec<Vec<TilePoint>> {
-    let mut parts: Vec<Vec<TilePoint>> = (0..8).map(|_| Vec::new()).collect();
+fn partition<const K: usize>(points: Vec<TilePoint<K>>, cube: &Cube) -> Vec<Vec<TilePoint<K>>> {
+    let mut parts: Vec<Vec<TilePoint<K>>> = (0..8).map(|_| Vec::new()).collect();
     for p in points {
         parts[cube.octant(&p.pos) as usize].push(p);
     }
     parts
 }
 
-impl<'a> Tiler<'a> {
+impl<'a, const K: usize> Tiler<'a, K> {
     pub fn new(
         opts: TilerOptions<'a>,
         sink: &'a dyn TileSink,
         progress: &'a Progress,
-    ) -> Tiler<'a> {
+    ) -> Tiler<'a, K> {
         Tiler {
             opts,
             sink,
@@ -92,7 +93,7 @@ impl<'a> Tiler<'a> {
     }
 
     /// Leaf content: everything, or one point per `--sample-spacing` cube.
-    fn leaf_points(&self, points: Vec<TilePoint>, cube: &Cube) -> Vec<TilePoint> {
+    fn leaf_points(&self, points: Vec<TilePoint<K>>, cube: &Cube) -> Vec<TilePoint<K>> {
         match self.opts.thin_spacing_m {
             Some(s) => {
                 let cells = (cube.edge / s).floor().clamp(1.0, f64::from(1u32 << 20)) as u32;
@@ -108,7 +109,7 @@ impl<'a> Tiler<'a> {
     fn emit(
         &self,
         id: OctTileId,
-        mut points: Vec<TilePoint>,
+        mut points: Vec<TilePoint<K>>,
         spacing_m: Option<f64>,
         children: Vec<OctTileId>,
     ) -> Result<(), PipelineError> {
@@ -139,7 +140,7 @@ impl<'a> Tiler<'a> {
 
     /// Tile `points` (all inside node `id`) completely, top-down. Returns whether the
     /// node exists (has points or descendants).
-    fn build(&self, id: OctTileId, points: Vec<TilePoint>) -> Result<bool, PipelineError> {
+    fn build(&self, id: OctTileId, points: Vec<TilePoint<K>>) -> Result<bool, PipelineError> {
         if points.is_empty() {
             return Ok(false);
         }
@@ -158,7 +159,7 @@ impl<'a> Tiler<'a> {
     fn build_children(
         &self,
         id: OctTileId,
-        parts: Vec<Vec<TilePoint>>,
+        parts: Vec<Vec<TilePoint<K>>>,
     ) -> Result<Vec<OctTileId>, PipelineError> {
         let made: Vec<Option<OctTileId>> = parts
             .into_par_iter()
@@ -180,7 +181,7 @@ impl<'a> Tiler<'a> {
             let kids: Vec<OctTileId> = (0..8).map(|o| id.child(o)).collect();
             let writer = CellWriter::new(self.opts.spill_dir, "split", kids);
             let cube = self.opts.cube;
-            drain_file(&file, |batch| {
+            drain_file(&file, |batch: &[TilePoint<K>]| {
                 let mut buckets: Vec<Vec<u8>> = vec![Vec::new(); 8];
                 let mut counts = [0u64; 8];
                 for p in batch {
@@ -244,7 +245,7 @@ impl<'a> Tiler<'a> {
             let pts = take_file(&k.file)?;
             loaded.push((k, pts));
         }
-        let union: Vec<TilePoint> = loaded.iter().flat_map(|(_, p)| p.iter().copied()).collect();
+        let union: Vec<TilePoint<K>> = loaded.iter().flat_map(|(_, p)| p.iter().copied()).collect();
         let any_grandchildren = loaded.iter().any(|(k, _)| !k.children.is_empty());
         let cube = self.opts.cube.node(id);
         let (sample, spacing_m) = if union.len() <= self.opts.max_points {
@@ -257,7 +258,8 @@ impl<'a> Tiler<'a> {
         let taken: HashSet<u64> = sample.iter().map(|p| p.id).collect();
         let mut children = Vec::new();
         for (k, pts) in loaded {
-            let rest: Vec<TilePoint> = pts.into_iter().filter(|p| !taken.contains(&p.id)).collect();
+            let rest: Vec<TilePoint<K>> =
+                pts.into_iter().filter(|p| !taken.contains(&p.id)).collect();
             if rest.is_empty() && k.children.is_empty() {
                 continue;
             }
@@ -290,13 +292,13 @@ impl Pending {
     }
 }
 
-impl Tiler<'_> {
+impl<const K: usize> Tiler<'_, K> {
     /// Encode one tile. Compact tiles quantize positions on a grid and list points in
     /// its Morton order (neighbours next to each other, which meshopt's codec needs);
     /// plain ones list them by identity. Either order is the same at any thread count.
     fn encode_tile(
         &self,
-        points: &mut [TilePoint],
+        points: &mut [TilePoint<K>],
         bounds: Aabb,
     ) -> Result<Vec<u8>, PipelineError> {
         let grid = match self.opts.compression {
@@ -312,7 +314,7 @@ impl Tiler<'_> {
             points,
             &positions,
             bounds,
-            self.opts.attributes,
+            self.opts.schema,
             self.opts.format,
             grid.as_ref(),
         )
@@ -321,15 +323,16 @@ impl Tiler<'_> {
 }
 
 /// Encode one tile's points (positions given in the same order).
-fn encode_tile(
-    points: &[TilePoint],
+fn encode_tile<const K: usize>(
+    points: &[TilePoint<K>],
     positions: &[[f64; 3]],
     bounds: Aabb,
-    attrs: PointAttributes,
+    schema: &PointSchema,
     format: TilesFormat,
     grid: Option<&Grid>,
 ) -> Result<Vec<u8>, String> {
-    let rgb: Option<Vec<[u8; 3]>> = attrs.rgb.then(|| points.iter().map(|p| p.rgb).collect());
+    let attrs = schema.standard;
+    let rgb: Option<Vec<[u16; 3]>> = attrs.rgb.then(|| points.iter().map(|p| p.rgb).collect());
     let intensity: Option<Vec<u16>> = attrs
         .intensity
         .then(|| points.iter().map(|p| p.intensity).collect());
@@ -344,14 +347,25 @@ fn encode_tile(
     } else {
         (None, None)
     };
+    let extras: Vec<ExtraColumn> = schema
+        .extras
+        .iter()
+        .enumerate()
+        .map(|(k, dim)| ExtraColumn {
+            dim,
+            values: points.iter().map(|p| p.extra[k]).collect(),
+        })
+        .collect();
     let tile = PointTile {
         positions,
         bounds,
         rgb: rgb.as_deref(),
+        rgb16: attrs.rgb16,
         intensity: intensity.as_deref(),
         classification: class.as_deref(),
         return_number: ret.as_deref(),
         number_of_returns: nret.as_deref(),
+        extras: &extras,
     };
     match format {
         TilesFormat::Tiles11 => encode_point_glb(&tile, grid),
