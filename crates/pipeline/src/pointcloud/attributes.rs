@@ -32,10 +32,7 @@ fn identifier(name: &str) -> String {
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
         .collect();
-    let trimmed = id.trim_matches('_').to_string();
-    if !trimmed.is_empty() {
-        id = trimmed;
-    }
+    id = id.trim_matches('_').to_string();
     if id.is_empty() || id.starts_with(|c: char| c.is_ascii_digit()) {
         id.insert(0, '_');
     }
