@@ -291,13 +291,16 @@ fn finest_scale_m(inputs: &PreparedInputs) -> f64 {
     finest
 }
 
-/// Level of the first spill partition: cells of about `cell_budget` points.
+/// Level of the first spill partition. Point clouds are mostly surfaces: a level-L
+/// partition has about 4^L occupied cells, not 8^L, and the densest hold well above the
+/// mean; aim for half the budget per occupied cell so few cells need splitting on disk.
 fn spill_level(total: u64, cell_budget: usize) -> u8 {
+    let target = (cell_budget as u64 / 2).max(1);
     let mut level = 0u8;
     let mut cells = 1u64;
-    while level < MAX_SPILL_LEVEL && total / cells > cell_budget as u64 {
+    while level < MAX_SPILL_LEVEL && total / cells > target {
         level += 1;
-        cells *= 8;
+        cells *= 4;
     }
     level
 }
@@ -548,7 +551,8 @@ mod tests {
     #[test]
     fn spill_level_grows_with_input() {
         assert_eq!(spill_level(1_000, 2_000_000), 0);
-        assert_eq!(spill_level(10_000_000, 2_000_000), 1);
+        assert_eq!(spill_level(3_000_000, 2_000_000), 1);
+        assert_eq!(spill_level(10_000_000, 2_000_000), 2);
         assert_eq!(spill_level(200_000_000, 2_000_000), 3);
         assert_eq!(spill_level(u64::MAX / 2, 2_000_000), MAX_SPILL_LEVEL);
         assert_eq!(cells_at(2).len(), 64);
