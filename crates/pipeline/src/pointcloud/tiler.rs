@@ -52,9 +52,15 @@ pub struct Tiler<'a, const K: usize> {
 }
 
 fn partition<const K: usize>(points: Vec<TilePoint<K>>, cube: &Cube) -> Vec<Vec<TilePoint<K>>> {
-    let mut parts: Vec<Vec<TilePoint<K>>> = (0..8).map(|_| Vec::new()).collect();
-    for p in points {
-        parts[cube.octant(&p.pos) as usize].push(p);
+    // Octants first, so each part is allocated once at its final size.
+    let octants: Vec<u8> = points.iter().map(|p| cube.octant(&p.pos)).collect();
+    let mut counts = [0usize; 8];
+    for &o in &octants {
+        counts[o as usize] += 1;
+    }
+    let mut parts: Vec<Vec<TilePoint<K>>> = counts.iter().map(|&n| Vec::with_capacity(n)).collect();
+    for (p, o) in points.into_iter().zip(octants) {
+        parts[o as usize].push(p);
     }
     parts
 }
