@@ -227,6 +227,11 @@ await step("point-metadata-and-combine", async () => {
   const dist = Number(await page.getAttribute("#pick", "data-point-distance-m"));
   if (!rows.some((r) => r.startsWith("classification")) || !rows.some((r) => r.startsWith("intensity"))) throw new Error(`point rows: ${rows.join(" | ")}`);
   if (!(dist < 1.5)) throw new Error(`nearest point ${dist} m from the picked position`);
+  // GPS times are stored relative to each tile's offset; the panel shows the real time
+  // (Autzen's lie between 245379 and 245386 s).
+  const gps = rows.find((r) => r.startsWith("gps_time"));
+  const t = gps && Number(gps.slice("gps_time".length));
+  if (!(t > 245379 && t < 245386)) throw new Error(`gps_time row: ${gps}`);
   await page.screenshot({ path: path.join(dir, "08-point.png") });
   // Combine with the server's terrain and imagery assets.
   const pickFirst = async (sel) => {

@@ -1027,11 +1027,17 @@ function startPreview(section, asset) {
       const acc = glb.json.accessors[prim.attributes[prop.attribute]];
       const view = acc && (await accessorView(glb, acc));
       if (!view) continue;
-      const size = { 5121: 1, 5123: 2, 5125: 4, 5126: 4 }[acc.componentType];
+      const size = { 5120: 1, 5121: 1, 5122: 2, 5123: 2, 5125: 4, 5126: 4 }[acc.componentType];
       const stride = glb.json.bufferViews[acc.bufferView].byteStride || size;
-      const o = best * stride;
-      const val = { 5121: () => view.getUint8(o), 5123: () => view.getUint16(o, true), 5125: () => view.getUint32(o, true), 5126: () => view.getFloat32(o, true) }[acc.componentType];
-      if (val) rows.push([name, String(val())]);
+      const o = best * stride + (acc.byteOffset || 0);
+      const val = {
+        5120: () => view.getInt8(o), 5121: () => view.getUint8(o),
+        5122: () => view.getInt16(o, true), 5123: () => view.getUint16(o, true),
+        5125: () => view.getUint32(o, true), 5126: () => view.getFloat32(o, true),
+      }[acc.componentType];
+      // Float properties (GPS time, scaled extra bytes) are stored relative to the
+      // tile's offset: show the real value.
+      if (val) rows.push([name, String(val() * (prop.scale ?? 1) + (prop.offset ?? 0))]);
     }
     return rows;
   }
