@@ -147,11 +147,15 @@ await step("progress-in-list", async () => {
   const t0 = Date.now();
   let shot = false;
   for (;;) {
-    const row = page.locator(`#assets tr[data-id="${id}"]`);
-    const status = await row.getAttribute("data-status").catch(() => null);
-    const bar = row.locator("progress");
-    if ((await bar.count()) > 0) {
-      values.add(await bar.getAttribute("value"));
+    // Status and bar are read in one step: the row is re-rendered as the job moves, and a
+    // bar seen a moment ago may already be gone when the job completes.
+    const [status, value] = await page.evaluate((rowId) => {
+      const row = document.querySelector(`#assets tr[data-id="${rowId}"]`);
+      const bar = row && row.querySelector("progress");
+      return [row ? row.dataset.status : null, bar ? bar.getAttribute("value") : null];
+    }, id);
+    if (value !== null) {
+      values.add(value);
       if (!shot) {
         await page.screenshot({ path: path.join(dir, "03-progress.png") });
         shot = true;
