@@ -337,7 +337,9 @@ fn read_unit<const K: usize>(ctx: &ReadContext, unit: &WorkUnit) -> Result<(), P
     let columns = ctx.inputs.schema.columns[unit.input].clone();
     let mut reader = src.open_range(unit.part.clone(), columns)?;
     let mut index = unit.part.start;
-    let mut buckets: BTreeMap<usize, (Vec<u8>, u64)> = BTreeMap::new();
+    // One buffer per cell of the partition, indexed the way `cells_at` lists them.
+    let side = 1usize << ctx.level;
+    let mut buckets: Vec<(Vec<u8>, u64)> = vec![(Vec::new(), 0); side * side * side];
     while let Some(chunk) = reader.next_batch(BATCH_POINTS)? {
         ctx.progress.check()?;
         let n = chunk.len();
@@ -396,17 +398,16 @@ fn read_unit<const K: usize>(ctx: &ReadContext, unit: &WorkUnit) -> Result<(), P
                 number_of_returns: chunk.number_of_returns.as_ref().map_or(0, |c| c[i]),
                 extra,
             };
-            let slot = ctx
-                .writer
-                .slot(ctx.cube.tile_at(&pos, ctx.level))
-                .unwrap_or(0);
-            let b = buckets.entry(slot).or_default();
+            let cell = ctx.cube.tile_at(&pos, ctx.level);
+            let slot = (cell.x as usize * side + cell.y as usize) * side + cell.z as usize;
+            debug_assert_eq!(Some(slot), ctx.writer.slot(cell));
+            let b = &mut buckets[slot];
             p.write_to(&mut b.0);
             b.1 += 1;
         }
-        for (slot, (bytes, count)) in buckets.iter_mut() {
+        for (slot, (bytes, count)) in buckets.iter_mut().enumerate() {
             if *count > 0 {
-                ctx.writer.append(*slot, bytes, *count)?;
+                ctx.writer.append(slot, bytes, *count)?;
                 bytes.clear();
                 *count = 0;
             }

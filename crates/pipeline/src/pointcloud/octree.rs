@@ -91,15 +91,221 @@ impl std::hash::Hasher for CellHasher {
 
 type CellMap<V> = HashMap<u64, V, BuildHasherDefault<CellHasher>>;
 
+/// Largest grid (cells per edge) the dense sampler handles: cell coordinates fit a byte.
+const DENSE_GRID: u32 = 256;
+/// Cells per edge of one block of the dense sampler (16³ = 4096 cells, a few kB of state).
+const BLOCK: u32 = 16;
+
 /// Split `points` into one point per grid cell of `cells` per edge (returned first) and
 /// the rest, both in input order. Each cell keeps the point nearest its centre, ties to
-/// the smallest id, so the choice does not depend on the input order. One pass with a
-/// map from cell to its best point so far: no sort.
+/// the smallest id, so the choice does not depend on the input order.
 pub fn grid_sample<const K: usize>(
     points: Vec<TilePoint<K>>,
     cube: &Cube,
     cells: u32,
 ) -> (Vec<TilePoint<K>>, Vec<TilePoint<K>>) {
+    let keep = if cells <= DENSE_GRID {
+        let c = cells_of(&points, cube, cells);
+        dense_keep(&points, cube, cells, &c, 0)
+    } else {
+        hashed_keep(&points, cube, cells)
+    };
+    split(points, &keep)
+}
+
+/// The level-of-detail sample of an inner node: the finest grid (up to [`GRID`]) whose
+/// sample fits in `max_points`. Returns (sample, rest, spacing in metres).
+///
+/// The sample at a grid has one point per occupied cell, so the grid is chosen first
+/// by counting occupied cells at every power-of-two grid in one pass, then sampled once.
+pub fn lod_sample<const K: usize>(
+    points: Vec<TilePoint<K>>,
+    cube: &Cube,
+    max_points: usize,
+) -> (Vec<TilePoint<K>>, Vec<TilePoint<K>>, f64) {
+    let c = cells_of(&points, cube, GRID);
+    let occupied = occupied_per_grid(&c);
+    // Grid GRID >> s for s = 0, 1, …; the last (one cell) always fits.
+    let shift = (0..=GRID.trailing_zeros())
+        .find(|&s| occupied[s as usize] <= max_points.max(1) as u64)
+        .unwrap_or(GRID.trailing_zeros());
+    let cells = GRID >> shift;
+    let keep = dense_keep(&points, cube, cells, &c, shift);
+    let (sample, rest) = split(points, &keep);
+    (sample, rest, cube.edge / f64::from(cells))
+}
+
+fn split<const K: usize>(
+    points: Vec<TilePoint<K>>,
+    keep: &[bool],
+) -> (Vec<TilePoint<K>>, Vec<TilePoint<K>>) {
+    let kept = keep.iter().filter(|k| **k).count();
+    let mut sample = Vec::with_capacity(kept);
+    let mut rest = Vec::with_capacity(points.len() - kept);
+    for (p, k) in points.into_iter().zip(keep) {
+        if *k {
+            sample.push(p);
+        } else {
+            rest.push(p);
+        }
+    }
+    (sample, rest)
+}
+
+/// Each point's cell on a grid of `cells` (≤ [`DENSE_GRID`]) per edge.
+fn cells_of<const K: usize>(points: &[TilePoint<K>], cube: &Cube, cells: u32) -> Vec<[u8; 3]> {
+    debug_assert!(cells <= DENSE_GRID);
+    points
+        .iter()
+        .map(|p| cube.cell(&p.pos, cells).map(|v| v as u8))
+        .collect()
+}
+
+fn block_of(c: [u8; 3]) -> usize {
+    let b = c.map(|v| usize::from(v) >> 4);
+    (b[0] << 8) | (b[1] << 4) | b[2]
+}
+
+/// Point indices grouped by 16³ block of their cell (a counting sort; input order is
+/// kept inside each block): `order[start[b]..start[b + 1]]` are block `b`'s points.
+fn group_by_block(c: &[[u8; 3]]) -> (Vec<u32>, Vec<u32>) {
+    let blocks = (BLOCK * BLOCK * BLOCK) as usize;
+    let mut start = vec![0u32; blocks + 1];
+    for &cell in c {
+        start[block_of(cell) + 1] += 1;
+    }
+    for b in 0..blocks {
+        start[b + 1] += start[b];
+    }
+    let mut next = start.clone();
+    let mut order = vec![0u32; c.len()];
+    for (i, &cell) in c.iter().enumerate() {
+        let b = block_of(cell);
+        order[next[b] as usize] = i as u32;
+        next[b] += 1;
+    }
+    (start, order)
+}
+
+/// Occupied cells on the grids `GRID >> s`, s = 0..=8, from the cells at [`GRID`].
+/// Cells of a coarser power-of-two grid are the finer ones shifted right: the scale
+/// factors differ by exact powers of two, so the floors agree.
+fn occupied_per_grid(c: &[[u8; 3]]) -> [u64; 9] {
+    let mut counts = [0u64; 9];
+    let (start, order) = group_by_block(c);
+    // Inside a block: bit sets of the cells at shifts 0..=3 (16³, 8³, 4³, 2³ cells).
+    let mut bits = [[0u64; 64]; 4];
+    let mut blocks_used = [false; 4096];
+    for b in 0..(BLOCK * BLOCK * BLOCK) as usize {
+        let members = &order[start[b] as usize..start[b + 1] as usize];
+        if members.is_empty() {
+            continue;
+        }
+        blocks_used[b] = true;
+        for set in bits.iter_mut() {
+            set.fill(0);
+        }
+        for &i in members {
+            let f = c[i as usize].map(|v| usize::from(v & 15));
+            for (s, set) in bits.iter_mut().enumerate() {
+                let w = 16 >> s;
+                let k = (((f[0] >> s) * w + (f[1] >> s)) * w) + (f[2] >> s);
+                set[k >> 6] |= 1 << (k & 63);
+            }
+        }
+        for (s, set) in bits.iter().enumerate() {
+            counts[s] += set.iter().map(|w| u64::from(w.count_ones())).sum::<u64>();
+        }
+        // Shift 4: the block is one cell.
+        counts[4] += 1;
+    }
+    // Shifts 5..=8: cells are unions of blocks.
+    for (s, count) in counts.iter_mut().enumerate().skip(5) {
+        let w = 16usize >> (s - 4);
+        let mut seen = [false; 512];
+        for (b, used) in blocks_used.iter().enumerate() {
+            if *used {
+                let k = (((b >> 8) >> (s - 4)) * w + (((b >> 4) & 15) >> (s - 4))) * w
+                    + ((b & 15) >> (s - 4));
+                if !seen[k] {
+                    seen[k] = true;
+                    *count += 1;
+                }
+            }
+        }
+    }
+    counts
+}
+
+/// The points each cell of a grid of `cells` per edge keeps. `c` holds the cells on the
+/// grid `cells << shift` (at most [`DENSE_GRID`]), so a point's cell is `c >> shift`.
+/// Cells are visited block by block with a small table of the best point so far: no
+/// hashing, no sort.
+fn dense_keep<const K: usize>(
+    points: &[TilePoint<K>],
+    cube: &Cube,
+    cells: u32,
+    c: &[[u8; 3]],
+    shift: u32,
+) -> Vec<bool> {
+    let size = cube.edge / f64::from(cells);
+    let d2 = |i: usize| -> u64 {
+        let p = &points[i].pos;
+        let mut d2 = 0.0;
+        for k in 0..3 {
+            let cell = f64::from(u32::from(c[i][k]) >> shift);
+            let centre = cube.min[k] + (cell + 0.5) * size;
+            d2 += (p[k] - centre) * (p[k] - centre);
+        }
+        d2.to_bits()
+    };
+    let mut keep = vec![false; points.len()];
+    let mut best = vec![(u64::MAX, u32::MAX); 4096];
+    let mut touched: Vec<u16> = Vec::with_capacity(4096);
+    let offer = |slot: usize, i: usize, best: &mut [(u64, u32)], touched: &mut Vec<u16>| {
+        let cand = d2(i);
+        let b = &mut best[slot];
+        if b.1 == u32::MAX {
+            *b = (cand, i as u32);
+            touched.push(slot as u16);
+        } else if (cand, points[i].id) < (b.0, points[b.1 as usize].id) {
+            *b = (cand, i as u32);
+        }
+    };
+    if cells <= BLOCK {
+        // At most 16³ cells: one table for the whole node.
+        let n = cells as usize;
+        for i in 0..points.len() {
+            let g = c[i].map(|v| usize::from(v) >> shift);
+            offer((g[0] * n + g[1]) * n + g[2], i, &mut best, &mut touched);
+        }
+        for slot in touched.drain(..) {
+            keep[best[slot as usize].1 as usize] = true;
+        }
+        return keep;
+    }
+    // A sampling cell lies inside one block of the finer grid (16 is a multiple of the
+    // cell's width in finer cells): one table per block, reset after it.
+    let (start, order) = group_by_block(c);
+    let w = (BLOCK >> shift).max(1) as usize;
+    for b in 0..(BLOCK * BLOCK * BLOCK) as usize {
+        for &i in &order[start[b] as usize..start[b + 1] as usize] {
+            let i = i as usize;
+            let g = c[i].map(|v| (usize::from(v) & 15) >> shift);
+            offer((g[0] * w + g[1]) * w + g[2], i, &mut best, &mut touched);
+        }
+        for slot in touched.drain(..) {
+            let b = &mut best[slot as usize];
+            keep[b.1 as usize] = true;
+            *b = (u64::MAX, u32::MAX);
+        }
+    }
+    keep
+}
+
+/// [`dense_keep`] for grids too fine for a byte per coordinate (thinning of deep
+/// leaves): one map from cell to its best point so far.
+fn hashed_keep<const K: usize>(points: &[TilePoint<K>], cube: &Cube, cells: u32) -> Vec<bool> {
     let size = cube.edge / f64::from(cells);
     let mut best: CellMap<(u64, u64, u32)> = CellMap::default();
     best.reserve(points.len() / 4);
@@ -124,36 +330,7 @@ pub fn grid_sample<const K: usize>(
     for (_, _, i) in best.values() {
         keep[*i as usize] = true;
     }
-    let mut sample = Vec::with_capacity(best.len());
-    let mut rest = Vec::with_capacity(points.len() - best.len());
-    for (p, k) in points.into_iter().zip(keep) {
-        if k {
-            sample.push(p);
-        } else {
-            rest.push(p);
-        }
-    }
-    (sample, rest)
-}
-
-/// The level-of-detail sample of an inner node: the finest grid (up to [`GRID`]) whose
-/// sample fits in `max_points`. Returns (sample, rest, spacing in metres).
-pub fn lod_sample<const K: usize>(
-    points: Vec<TilePoint<K>>,
-    cube: &Cube,
-    max_points: usize,
-) -> (Vec<TilePoint<K>>, Vec<TilePoint<K>>, f64) {
-    let mut cells = GRID;
-    let mut points = points;
-    loop {
-        let (sample, rest) = grid_sample(points, cube, cells);
-        if sample.len() <= max_points.max(1) || cells == 1 {
-            return (sample, rest, cube.edge / f64::from(cells));
-        }
-        points = sample;
-        points.extend(rest);
-        cells /= 2;
-    }
+    keep
 }
 
 #[cfg(test)]
@@ -193,6 +370,79 @@ mod tests {
         s.sort_unstable_by_key(|p| p.id);
         s2.sort_unstable_by_key(|p| p.id);
         assert_eq!(s, s2);
+    }
+
+    /// Points on a bumpy surface with a few piles and some outside the cube.
+    fn cloud(n: u64) -> Vec<TilePoint> {
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 11) as f64 / (1u64 << 53) as f64
+        };
+        (0..n)
+            .map(|i| {
+                let (x, y) = (next() * 110.0 - 5.0, next() * 100.0);
+                let z = 20.0 + 8.0 * (x / 9.0).sin() * (y / 13.0).cos() + next() * 3.0;
+                let pos = if i % 97 == 0 {
+                    [50.0, 50.0, 25.0]
+                } else {
+                    [x, y, z]
+                };
+                pt(pos, i * 7 % n)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn dense_sampler_chooses_what_the_map_chooses() {
+        let cube = Cube {
+            min: [0.0, 0.0, 0.0],
+            edge: 100.0,
+        };
+        let pts = cloud(60_000);
+        for cells in [1, 2, 3, 7, 16, 17, 100, 128, 255, 256] {
+            let c = cells_of(&pts, &cube, cells);
+            assert_eq!(
+                dense_keep(&pts, &cube, cells, &c, 0),
+                hashed_keep(&pts, &cube, cells),
+                "{cells} cells"
+            );
+        }
+        // Coarser grids read off the 256 grid agree with their own cells.
+        let c = cells_of(&pts, &cube, GRID);
+        for shift in 0..=8 {
+            let cells = GRID >> shift;
+            let keep = dense_keep(&pts, &cube, cells, &c, shift);
+            assert_eq!(keep, hashed_keep(&pts, &cube, cells), "shift {shift}");
+            let occupied = keep.iter().filter(|k| **k).count() as u64;
+            assert_eq!(occupied_per_grid(&c)[shift as usize], occupied);
+        }
+    }
+
+    #[test]
+    fn lod_sample_takes_the_finest_grid_that_fits() {
+        let cube = Cube {
+            min: [0.0, 0.0, 0.0],
+            edge: 100.0,
+        };
+        let pts = cloud(60_000);
+        for max in [1, 50, 700, 5_000, 20_000, 100_000] {
+            let (s, r, spacing) = lod_sample(pts.clone(), &cube, max);
+            // The same sample by trying grids from the finest down.
+            let mut cells = GRID;
+            let (want, _) = loop {
+                let (a, b) = grid_sample(pts.clone(), &cube, cells);
+                if a.len() <= max || cells == 1 {
+                    break (a, b);
+                }
+                cells /= 2;
+            };
+            assert_eq!(s, want, "max {max}");
+            assert_eq!(s.len() + r.len(), pts.len());
+            assert_eq!(spacing, 100.0 / f64::from(cells));
+        }
     }
 
     #[test]
