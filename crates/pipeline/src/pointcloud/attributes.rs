@@ -18,6 +18,17 @@ pub struct PointSchema {
     pub columns: Vec<Vec<Column>>,
 }
 
+impl PointSchema {
+    /// The extra column that holds the GPS times, where they are kept.
+    pub fn gps_time_column(&self) -> Option<usize> {
+        (0..self.extras.len()).find(|&k| {
+            self.columns
+                .iter()
+                .any(|c| matches!(c.get(k), Some(Column::GpsTime)))
+        })
+    }
+}
+
 const STANDARD_IDS: [&str; 5] = [
     "intensity",
     "classification",
@@ -254,5 +265,28 @@ mod tests {
         assert_eq!(identifier("normal[2]"), "normal_2");
         assert_eq!(identifier("3d score"), "_3d_score");
         assert_eq!(identifier("***"), "_");
+    }
+
+    #[test]
+    fn the_gps_column_is_found_in_any_input() {
+        let dim = |name: &str| ExtraDimension {
+            name: name.into(),
+            id: name.into(),
+            kind: ScalarKind::F64,
+            scaled: false,
+            no_data: None,
+            description: String::new(),
+        };
+        let mut schema = PointSchema {
+            standard: PointAttributes::default(),
+            extras: vec![dim("Deviation"), dim("gps_time")],
+            columns: vec![
+                vec![Column::Extra(0), Column::Fill(0.0)],
+                vec![Column::Fill(0.0), Column::GpsTime],
+            ],
+        };
+        assert_eq!(schema.gps_time_column(), Some(1));
+        schema.columns.pop();
+        assert_eq!(schema.gps_time_column(), None);
     }
 }

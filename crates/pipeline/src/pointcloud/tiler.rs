@@ -49,6 +49,8 @@ pub struct Tiler<'a, const K: usize> {
     nodes: Mutex<BTreeMap<OctTileId, NodeMeta>>,
     written: AtomicU64,
     thinned: AtomicU64,
+    /// The extra column with GPS times, which orders compact tiles.
+    time_column: Option<usize>,
 }
 
 fn partition<const K: usize>(points: Vec<TilePoint<K>>, cube: &Cube) -> Vec<Vec<TilePoint<K>>> {
@@ -72,6 +74,7 @@ impl<'a, const K: usize> Tiler<'a, K> {
         progress: &'a Progress,
     ) -> Tiler<'a, K> {
         Tiler {
+            time_column: opts.schema.gps_time_column(),
             opts,
             sink,
             progress,
@@ -299,9 +302,12 @@ impl Pending {
 }
 
 impl<const K: usize> Tiler<'_, K> {
-    /// Encode one tile. Compact tiles quantize positions on a grid and list points in
-    /// its Morton order (neighbours next to each other, which meshopt's codec needs);
-    /// plain ones list them by identity. Either order is the same at any thread count.
+    /// Encode one tile. Compact tiles quantize positions on a grid and list points so
+    /// that meshopt's codec finds small deltas: class by class (classes are surfaces:
+    /// ground, roofs, trees), and within a class in order of GPS time where it is kept
+    /// (the scanner's own order: along scan lines, so positions stay close and times
+    /// grow by microseconds), else along the grid's Morton curve. Plain tiles list
+    /// points by identity. Every order is the same at any thread count.
     fn encode_tile(
         &self,
         points: &mut [TilePoint<K>],
@@ -312,7 +318,12 @@ impl<const K: usize> Tiler<'_, K> {
             PointCompression::None => None,
         };
         match &grid {
-            Some(g) => points.sort_by_cached_key(|p| (g.morton(&p.pos), p.id)),
+            Some(g) => match self.time_column {
+                Some(t) => {
+                    points.sort_by_cached_key(|p| (p.classification, time_key(p.extra[t]), p.id))
+                }
+                None => points.sort_by_cached_key(|p| (p.classification, g.morton(&p.pos), p.id)),
+            },
             None => points.sort_unstable_by_key(|p| p.id),
         }
         let positions: Vec<[f64; 3]> = points.iter().map(|p| p.pos).collect();
@@ -325,6 +336,16 @@ impl<const K: usize> Tiler<'_, K> {
             grid.as_ref(),
         )
         .map_err(|e| PipelineError::Internal(format!("encoding a point tile: {e}")))
+    }
+}
+
+/// A key that sorts times as numbers (negative ones first).
+fn time_key(t: f64) -> u64 {
+    let b = t.to_bits();
+    if b >> 63 == 1 {
+        !b
+    } else {
+        b | 1 << 63
     }
 }
 
@@ -376,5 +397,20 @@ fn encode_tile<const K: usize>(
     match format {
         TilesFormat::Tiles11 => encode_point_glb(&tile, grid),
         TilesFormat::Tiles10 => Ok(encode_pnts(&tile, grid)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::time_key;
+
+    #[test]
+    fn time_keys_sort_as_the_times() {
+        let times = [-1.0e9, -3.5, -0.0, 0.0, 1.0e-6, 2.0, 228_671.959, 4.0e8];
+        for w in times.windows(2) {
+            assert!(time_key(w[0]) <= time_key(w[1]), "{} vs {}", w[0], w[1]);
+        }
+        assert!(time_key(-3.5) < time_key(-1.0));
+        assert!(time_key(1.0) < time_key(1.000_001));
     }
 }
