@@ -124,6 +124,9 @@ fn one_and_many_threads_write_identical_trees() {
         // averages ~11 k points a cell, over this budget) and merges.
         spec.tiling.cell_budget_points = 8_000;
         spec.tiling.max_points_per_tile = 5_000;
+        // Spilled records all on disk at one thread, partly held in memory at four: the
+        // trees must not tell the two apart.
+        spec.tiling.spill_memory_bytes = if threads == 1 { 0 } else { 4 << 20 };
         let r = run_with_threads(&spec, threads).unwrap();
         assert_eq!(r.points_written, 697_721);
         assert!(r.max_level >= 3);

@@ -107,6 +107,10 @@ pub struct TilingOptions {
     pub sample_spacing_m: Option<f64>,
     /// Points held in memory per worker while tiling one octree cell.
     pub cell_budget_points: usize,
+    /// Bytes of spilled point records kept in memory rather than written to disk
+    /// (all cells together); the rest go to temporary files.
+    #[serde(default = "default_spill_memory_bytes")]
+    pub spill_memory_bytes: usize,
     #[serde(default)]
     pub compression: PointCompression,
     /// Implicit or explicit tile tree (3D Tiles 1.0 output is always explicit).
@@ -118,12 +122,17 @@ pub struct TilingOptions {
     pub attributes: Option<Vec<String>>,
 }
 
+fn default_spill_memory_bytes() -> usize {
+    384 << 20
+}
+
 impl Default for TilingOptions {
     fn default() -> Self {
         TilingOptions {
             max_points_per_tile: 80_000,
             sample_spacing_m: None,
             cell_budget_points: 2_000_000,
+            spill_memory_bytes: default_spill_memory_bytes(),
             compression: PointCompression::default(),
             tree: TreeLayout::default(),
             attributes: None,

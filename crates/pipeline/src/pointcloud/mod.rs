@@ -434,7 +434,8 @@ pub fn tile(job: TileJob) -> Result<TilingResult, PipelineError> {
     // Records carry the job's extra values inline; a few fixed sizes cover every count.
     match job.inputs.schema.extras.len() {
         0 => tile_with::<0>(job),
-        1..=2 => tile_with::<2>(job),
+        1 => tile_with::<1>(job),
+        2 => tile_with::<2>(job),
         3..=4 => tile_with::<4>(job),
         5..=8 => tile_with::<8>(job),
         _ => tile_with::<MAX_EXTRAS>(job),
@@ -452,7 +453,12 @@ fn tile_with<const K: usize>(job: TileJob) -> Result<TilingResult, PipelineError
     let budget = (job.spec.tiling.cell_budget_points * plain / std::mem::size_of::<TilePoint<K>>())
         .max(job.spec.tiling.max_points_per_tile);
     let level = spill_level(total, budget);
-    let writer = CellWriter::new(job.spill_dir, "cell", cells_at(level));
+    let writer = CellWriter::new(
+        job.spill_dir,
+        "cell",
+        cells_at(level),
+        job.spec.tiling.spill_memory_bytes,
+    );
     let plan = work_plan(&job.inputs.sources);
     job.progress.enter(Stage::Read);
     let grids: Vec<Option<LocalGrid>> = job

@@ -1,10 +1,13 @@
 //! Temporary files holding points between passes, so memory does not grow with the input.
+//! The cells of the first pass keep records in memory up to a fixed number of bytes
+//! (writing to disk costs more than decoding on many machines) and write the rest.
 
 use super::record::TilePoint;
 use crate::error::PipelineError;
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use tessera_model::OctTileId;
 
@@ -15,12 +18,21 @@ fn spill_err(path: &Path, source: std::io::Error) -> PipelineError {
     }
 }
 
-/// A file of point records for one octree node.
+/// The point records of one octree node: `count` in all, the first ones in a file
+/// (none when every record is held), then `held` in memory.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PointFile {
     pub id: OctTileId,
     pub path: PathBuf,
     pub count: u64,
+    pub held: Vec<u8>,
+}
+
+impl PointFile {
+    fn on_disk<const K: usize>(&self) -> u64 {
+        self.count
+            .saturating_sub((self.held.len() / TilePoint::<K>::BYTES) as u64)
+    }
 }
 
 pub fn file_path(dir: &Path, prefix: &str, id: OctTileId) -> PathBuf {
@@ -44,97 +56,153 @@ pub fn write_file<const K: usize>(
         id,
         path,
         count: points.len() as u64,
+        held: Vec::new(),
     })
 }
 
-/// Read every record of a file, then delete it.
-pub fn take_file<const K: usize>(file: &PointFile) -> Result<Vec<TilePoint<K>>, PipelineError> {
-    let bytes = std::fs::read(&file.path).map_err(|e| spill_err(&file.path, e))?;
-    let size = TilePoint::<K>::BYTES;
-    if bytes.len() as u64 != file.count.saturating_mul(size as u64) {
+/// Read the records a file holds on disk (`count` of them), then delete it.
+fn read_disk_part<const K: usize>(path: &Path, count: u64) -> Result<Vec<u8>, PipelineError> {
+    if count == 0 {
+        return Ok(Vec::new());
+    }
+    let bytes = std::fs::read(path).map_err(|e| spill_err(path, e))?;
+    if bytes.len() as u64 != count.saturating_mul(TilePoint::<K>::BYTES as u64) {
         return Err(spill_err(
-            &file.path,
+            path,
             std::io::Error::new(
                 std::io::ErrorKind::UnexpectedEof,
-                format!(
-                    "{} bytes where {} records were written",
-                    bytes.len(),
-                    file.count
-                ),
+                format!("{} bytes where {count} records were written", bytes.len()),
             ),
         ));
     }
-    let out = bytes.chunks_exact(size).map(TilePoint::read_from).collect();
-    drop(bytes);
-    std::fs::remove_file(&file.path).map_err(|e| spill_err(&file.path, e))?;
+    std::fs::remove_file(path).map_err(|e| spill_err(path, e))?;
+    Ok(bytes)
+}
+
+/// Every record of a node, in the order written; its file is deleted.
+/// The records held in memory are released.
+pub fn take_file<const K: usize>(file: &mut PointFile) -> Result<Vec<TilePoint<K>>, PipelineError> {
+    let size = TilePoint::<K>::BYTES;
+    let disk = read_disk_part::<K>(&file.path, file.on_disk::<K>())?;
+    let held = std::mem::take(&mut file.held);
+    file.count = 0;
+    let mut out = Vec::with_capacity(disk.len() / size + held.len() / size);
+    out.extend(disk.chunks_exact(size).map(TilePoint::read_from));
+    drop(disk);
+    out.extend(held.chunks_exact(size).map(TilePoint::read_from));
     Ok(out)
 }
 
-/// Stream a file's records in batches to `f`, then delete it.
+/// Stream a node's records in batches to `f`; its file is deleted.
 pub fn drain_file<const K: usize>(
-    file: &PointFile,
+    file: PointFile,
     mut f: impl FnMut(&[TilePoint<K>]) -> Result<(), PipelineError>,
 ) -> Result<(), PipelineError> {
-    let fh = File::open(&file.path).map_err(|e| spill_err(&file.path, e))?;
-    let mut r = BufReader::with_capacity(1 << 20, fh);
-    let mut left = file.count;
-    let mut batch = Vec::with_capacity(65_536);
-    let mut rec = vec![0u8; TilePoint::<K>::BYTES];
-    while left > 0 {
-        batch.clear();
-        while left > 0 && batch.len() < 65_536 {
-            r.read_exact(&mut rec)
-                .map_err(|e| spill_err(&file.path, e))?;
-            batch.push(TilePoint::read_from(&rec));
-            left -= 1;
+    const BATCH: usize = 65_536;
+    let size = TilePoint::<K>::BYTES;
+    let mut left = file.on_disk::<K>();
+    let mut batch = Vec::with_capacity(BATCH);
+    if left > 0 {
+        let fh = File::open(&file.path).map_err(|e| spill_err(&file.path, e))?;
+        let mut r = BufReader::with_capacity(1 << 20, fh);
+        let mut rec = vec![0u8; size];
+        while left > 0 {
+            batch.clear();
+            while left > 0 && batch.len() < BATCH {
+                r.read_exact(&mut rec)
+                    .map_err(|e| spill_err(&file.path, e))?;
+                batch.push(TilePoint::read_from(&rec));
+                left -= 1;
+            }
+            f(&batch)?;
         }
+        drop(r);
+        std::fs::remove_file(&file.path).map_err(|e| spill_err(&file.path, e))?;
+    }
+    for chunk in file.held.chunks(BATCH * size) {
+        batch.clear();
+        batch.extend(chunk.chunks_exact(size).map(TilePoint::read_from));
         f(&batch)?;
     }
-    drop(r);
-    std::fs::remove_file(&file.path).map_err(|e| spill_err(&file.path, e))
+    Ok(())
 }
 
-/// An open cell file and how many records it holds.
-type OpenCell = Option<(BufWriter<File>, u64)>;
+/// One cell's records: those written to its file (once it has one) and those held.
+#[derive(Default)]
+struct Cell {
+    file: Option<BufWriter<File>>,
+    count: u64,
+    held: Vec<u8>,
+}
 
-/// Appends points to one file per octree cell from many threads at once.
+/// Appends points to one file per octree cell from many threads at once, keeping up
+/// to `hold_bytes` of records (all cells together) in memory instead.
 pub struct CellWriter {
     dir: PathBuf,
     prefix: String,
     cells: Vec<OctTileId>,
-    slots: Vec<Mutex<OpenCell>>,
+    slots: Vec<Mutex<Cell>>,
+    hold_bytes: usize,
+    held: AtomicUsize,
 }
 
 impl CellWriter {
-    /// One slot per cell in `cells` (looked up with [`CellWriter::slot`]).
-    pub fn new(dir: &Path, prefix: &str, mut cells: Vec<OctTileId>) -> CellWriter {
+    /// One slot per cell in `cells` (looked up with [`CellWriter::slot`]); records
+    /// are held in memory while all cells together hold at most `hold_bytes`.
+    pub fn new(
+        dir: &Path,
+        prefix: &str,
+        mut cells: Vec<OctTileId>,
+        hold_bytes: usize,
+    ) -> CellWriter {
         cells.sort_unstable();
-        let slots = cells.iter().map(|_| Mutex::new(None)).collect();
+        let slots = cells.iter().map(|_| Mutex::new(Cell::default())).collect();
         CellWriter {
             dir: dir.into(),
             prefix: prefix.into(),
             cells,
             slots,
+            hold_bytes,
+            held: AtomicUsize::new(0),
         }
+    }
+
+    /// Claim `n` bytes of the memory allowance, if that many are left.
+    fn claim(&self, n: usize) -> bool {
+        self.held
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |h| {
+                (h + n <= self.hold_bytes).then_some(h + n)
+            })
+            .is_ok()
     }
 
     pub fn slot(&self, id: OctTileId) -> Option<usize> {
         self.cells.binary_search(&id).ok()
     }
 
-    /// Append encoded records (`bytes`, `count` of them) to slot `i`.
+    /// Append encoded records (`bytes`, `count` of them) to slot `i`: held in memory
+    /// while the allowance lasts; otherwise the cell's held records and these go to
+    /// its file (in that order, so the file stays first).
     pub fn append(&self, i: usize, bytes: &[u8], count: u64) -> Result<(), PipelineError> {
-        let id = self.cells[i];
-        let path = file_path(&self.dir, &self.prefix, id);
         let mut g = self.slots[i].lock().unwrap_or_else(|p| p.into_inner());
-        if g.is_none() {
+        g.count += count;
+        if self.claim(bytes.len()) {
+            g.held.extend_from_slice(bytes);
+            return Ok(());
+        }
+        let path = file_path(&self.dir, &self.prefix, self.cells[i]);
+        let cell = &mut *g;
+        if cell.file.is_none() {
             let f = File::create(&path).map_err(|e| spill_err(&path, e))?;
-            *g = Some((BufWriter::with_capacity(64 << 10, f), 0));
+            cell.file = Some(BufWriter::with_capacity(64 << 10, f));
         }
-        if let Some((w, n)) = g.as_mut() {
-            w.write_all(bytes).map_err(|e| spill_err(&path, e))?;
-            *n += count;
+        if let Some(w) = cell.file.as_mut() {
+            w.write_all(&cell.held)
+                .and_then(|_| w.write_all(bytes))
+                .map_err(|e| spill_err(&path, e))?;
         }
+        self.held.fetch_sub(cell.held.len(), Ordering::Relaxed);
+        cell.held = Vec::new();
         Ok(())
     }
 
@@ -143,11 +211,83 @@ impl CellWriter {
         let mut out = Vec::new();
         for (id, slot) in self.cells.into_iter().zip(self.slots) {
             let path = file_path(&self.dir, &self.prefix, id);
-            if let Some((mut w, n)) = slot.into_inner().unwrap_or_else(|p| p.into_inner()) {
+            let cell = slot.into_inner().unwrap_or_else(|p| p.into_inner());
+            if let Some(mut w) = cell.file {
                 w.flush().map_err(|e| spill_err(&path, e))?;
-                out.push(PointFile { id, path, count: n });
+            }
+            if cell.count > 0 {
+                out.push(PointFile {
+                    id,
+                    path,
+                    count: cell.count,
+                    held: cell.held,
+                });
             }
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn point(id: u64) -> TilePoint<1> {
+        TilePoint {
+            pos: [id as f64, 0.5, -2.0],
+            id,
+            rgb: [1, 2, 3],
+            classification: 2,
+            intensity: 7,
+            return_number: 1,
+            number_of_returns: 1,
+            extra: [id as f64 * 1e-6],
+        }
+    }
+
+    fn encoded(ids: std::ops::Range<u64>) -> Vec<u8> {
+        let mut b = Vec::new();
+        for i in ids {
+            point(i).write_to(&mut b);
+        }
+        b
+    }
+
+    /// Cells keep their records in append order whether they are held, on disk or split
+    /// between the two, and leave no file behind once read.
+    #[test]
+    fn cells_hold_then_spill_and_read_back_in_order() {
+        let size = TilePoint::<1>::BYTES;
+        for hold in [0, 5 * size, 1 << 20] {
+            let dir = tempfile::tempdir().unwrap();
+            let cells: Vec<OctTileId> = (0..2).map(|o| OctTileId::ROOT.child(o)).collect();
+            let w = CellWriter::new(dir.path(), "cell", cells.clone(), hold);
+            let a = w.slot(cells[0]).unwrap();
+            let b = w.slot(cells[1]).unwrap();
+            w.append(a, &encoded(0..3), 3).unwrap();
+            w.append(b, &encoded(100..104), 4).unwrap();
+            w.append(a, &encoded(3..10), 7).unwrap();
+            w.append(a, &encoded(10..11), 1).unwrap();
+            assert!(w.held.load(Ordering::Relaxed) <= hold);
+            let files = w.finish().unwrap();
+            assert_eq!(files.len(), 2);
+            let mut it = files.into_iter();
+            let mut first = it.next().unwrap();
+            assert_eq!(first.count, 11);
+            let ids: Vec<u64> = take_file::<1>(&mut first)
+                .unwrap()
+                .iter()
+                .map(|p| p.id)
+                .collect();
+            assert_eq!(ids, (0..11).collect::<Vec<_>>(), "hold {hold}");
+            let mut seen = Vec::new();
+            drain_file::<1>(it.next().unwrap(), |batch| {
+                seen.extend(batch.iter().map(|p| p.id));
+                Ok(())
+            })
+            .unwrap();
+            assert_eq!(seen, (100..104).collect::<Vec<_>>(), "hold {hold}");
+            assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+        }
     }
 }

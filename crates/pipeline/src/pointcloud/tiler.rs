@@ -183,14 +183,14 @@ impl<'a, const K: usize> Tiler<'a, K> {
 
     /// Tile a spilled cell; its own node stays pending. Cells over the memory budget are
     /// split on disk first.
-    pub fn build_pending(&self, file: PointFile) -> Result<Option<Pending>, PipelineError> {
+    pub fn build_pending(&self, mut file: PointFile) -> Result<Option<Pending>, PipelineError> {
         self.progress.check()?;
         let id = file.id;
         if file.count as usize > self.opts.cell_budget && id.level < MAX_LEVEL {
             let kids: Vec<OctTileId> = (0..8).map(|o| id.child(o)).collect();
-            let writer = CellWriter::new(self.opts.spill_dir, "split", kids);
+            let writer = CellWriter::new(self.opts.spill_dir, "split", kids, 0);
             let cube = self.opts.cube;
-            drain_file(&file, |batch: &[TilePoint<K>]| {
+            drain_file(file, |batch: &[TilePoint<K>]| {
                 let mut buckets: Vec<Vec<u8>> = vec![Vec::new(); 8];
                 let mut counts = [0u64; 8];
                 for p in batch {
@@ -219,7 +219,7 @@ impl<'a, const K: usize> Tiler<'a, K> {
         // Spill files hold points in whatever order the readers appended them; nothing
         // below depends on that order (sampling breaks ties by id, tiles are sorted
         // before they are encoded).
-        let points = take_file(&file)?;
+        let points = take_file(&mut file)?;
         let cube = self.opts.cube.node(id);
         let (own, spacing_m, children) = if self.is_leaf(id, &cube, points.len()) {
             (self.leaf_points(points, &cube), None, Vec::new())
@@ -250,8 +250,8 @@ impl<'a, const K: usize> Tiler<'a, K> {
     ) -> Result<Option<Pending>, PipelineError> {
         self.progress.check()?;
         let mut loaded = Vec::with_capacity(kids.len());
-        for k in kids {
-            let pts = take_file(&k.file)?;
+        for mut k in kids {
+            let pts = take_file(&mut k.file)?;
             loaded.push((k, pts));
         }
         let union: Vec<TilePoint<K>> = loaded.iter().flat_map(|(_, p)| p.iter().copied()).collect();
@@ -289,8 +289,8 @@ impl<'a, const K: usize> Tiler<'a, K> {
     }
 
     /// Write a pending node as it is (the root, once nothing is above it).
-    pub fn finish(&self, p: Pending) -> Result<(), PipelineError> {
-        let pts = take_file(&p.file)?;
+    pub fn finish(&self, mut p: Pending) -> Result<(), PipelineError> {
+        let pts = take_file(&mut p.file)?;
         self.emit(p.id, pts, p.spacing_m, p.children)
     }
 }
