@@ -136,7 +136,8 @@ struct Cell {
 }
 
 /// Appends points to one file per octree cell from many threads at once, keeping up
-/// to `hold_bytes` of records (all cells together) in memory instead.
+/// to `hold_bytes` of records (all cells together, counted as allocated) in memory
+/// instead.
 pub struct CellWriter {
     dir: PathBuf,
     prefix: String,
@@ -186,7 +187,21 @@ impl CellWriter {
     pub fn append(&self, i: usize, bytes: &[u8], count: u64) -> Result<(), PipelineError> {
         let mut g = self.slots[i].lock().unwrap_or_else(|p| p.into_inner());
         g.count += count;
-        if self.claim(bytes.len()) {
+        // The allowance counts allocated bytes, so growing a buffer claims its new
+        // capacity before it is allocated.
+        let need = g.held.len() + bytes.len();
+        let cap = g.held.capacity();
+        let grown = if need <= cap {
+            Some(cap)
+        } else {
+            let want = need.max(cap * 2).max(64 << 10);
+            self.claim(want - cap).then_some(want)
+        };
+        if let Some(want) = grown {
+            let len = g.held.len();
+            g.held.reserve_exact(want - len);
+            let extra = g.held.capacity().saturating_sub(want);
+            self.held.fetch_add(extra, Ordering::Relaxed);
             g.held.extend_from_slice(bytes);
             return Ok(());
         }
@@ -201,7 +216,7 @@ impl CellWriter {
                 .and_then(|_| w.write_all(bytes))
                 .map_err(|e| spill_err(&path, e))?;
         }
-        self.held.fetch_sub(cell.held.len(), Ordering::Relaxed);
+        self.held.fetch_sub(cell.held.capacity(), Ordering::Relaxed);
         cell.held = Vec::new();
         Ok(())
     }
@@ -257,36 +272,46 @@ mod tests {
     /// between the two, and leave no file behind once read.
     #[test]
     fn cells_hold_then_spill_and_read_back_in_order() {
-        let size = TilePoint::<1>::BYTES;
-        for hold in [0, 5 * size, 1 << 20] {
+        // Nothing held; the first cell held, the second on disk, then the first's
+        // buffer overflowing to disk and later records held again; everything held.
+        for hold in [0, 100 << 10, 64 << 20] {
             let dir = tempfile::tempdir().unwrap();
             let cells: Vec<OctTileId> = (0..2).map(|o| OctTileId::ROOT.child(o)).collect();
             let w = CellWriter::new(dir.path(), "cell", cells.clone(), hold);
             let a = w.slot(cells[0]).unwrap();
             let b = w.slot(cells[1]).unwrap();
             w.append(a, &encoded(0..3), 3).unwrap();
-            w.append(b, &encoded(100..104), 4).unwrap();
-            w.append(a, &encoded(3..10), 7).unwrap();
-            w.append(a, &encoded(10..11), 1).unwrap();
+            w.append(b, &encoded(100_000..100_004), 4).unwrap();
+            w.append(a, &encoded(3..2_003), 2_000).unwrap();
+            w.append(a, &encoded(2_003..2_004), 1).unwrap();
             assert!(w.held.load(Ordering::Relaxed) <= hold);
+            let on_disk = std::fs::read_dir(dir.path()).unwrap().count();
+            assert_eq!(on_disk, if hold == 64 << 20 { 0 } else { 2 }, "hold {hold}");
             let files = w.finish().unwrap();
             assert_eq!(files.len(), 2);
             let mut it = files.into_iter();
             let mut first = it.next().unwrap();
-            assert_eq!(first.count, 11);
+            assert_eq!(first.count, 2_004);
+            if hold == 100 << 10 {
+                assert_eq!(
+                    first.held.len(),
+                    TilePoint::<1>::BYTES,
+                    "the last record is held"
+                );
+            }
             let ids: Vec<u64> = take_file::<1>(&mut first)
                 .unwrap()
                 .iter()
                 .map(|p| p.id)
                 .collect();
-            assert_eq!(ids, (0..11).collect::<Vec<_>>(), "hold {hold}");
+            assert_eq!(ids, (0..2_004).collect::<Vec<_>>(), "hold {hold}");
             let mut seen = Vec::new();
             drain_file::<1>(it.next().unwrap(), |batch| {
                 seen.extend(batch.iter().map(|p| p.id));
                 Ok(())
             })
             .unwrap();
-            assert_eq!(seen, (100..104).collect::<Vec<_>>(), "hold {hold}");
+            assert_eq!(seen, (100_000..100_004).collect::<Vec<_>>(), "hold {hold}");
             assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
         }
     }
