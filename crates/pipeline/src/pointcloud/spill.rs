@@ -5,7 +5,7 @@
 use super::record::TilePoint;
 use crate::error::PipelineError;
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Read, Write};
+use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -100,29 +100,28 @@ pub fn drain_file<const K: usize>(
 ) -> Result<(), PipelineError> {
     const BATCH: usize = 65_536;
     let size = TilePoint::<K>::BYTES;
-    let mut left = file.on_disk::<K>();
     let mut batch = Vec::with_capacity(BATCH);
+    let mut emit = |bytes: &[u8]| {
+        batch.clear();
+        batch.extend(bytes.chunks_exact(size).map(TilePoint::read_from));
+        f(&batch)
+    };
+    let mut left = file.on_disk::<K>();
     if left > 0 {
-        let fh = File::open(&file.path).map_err(|e| spill_err(&file.path, e))?;
-        let mut r = BufReader::with_capacity(1 << 20, fh);
-        let mut rec = vec![0u8; size];
+        let mut r = File::open(&file.path).map_err(|e| spill_err(&file.path, e))?;
+        let mut buf = vec![0u8; BATCH * size];
         while left > 0 {
-            batch.clear();
-            while left > 0 && batch.len() < BATCH {
-                r.read_exact(&mut rec)
-                    .map_err(|e| spill_err(&file.path, e))?;
-                batch.push(TilePoint::read_from(&rec));
-                left -= 1;
-            }
-            f(&batch)?;
+            let n = left.min(BATCH as u64) as usize * size;
+            r.read_exact(&mut buf[..n])
+                .map_err(|e| spill_err(&file.path, e))?;
+            emit(&buf[..n])?;
+            left -= (n / size) as u64;
         }
         drop(r);
         std::fs::remove_file(&file.path).map_err(|e| spill_err(&file.path, e))?;
     }
     for chunk in file.held.chunks(BATCH * size) {
-        batch.clear();
-        batch.extend(chunk.chunks_exact(size).map(TilePoint::read_from));
-        f(&batch)?;
+        emit(chunk)?;
     }
     Ok(())
 }
@@ -177,6 +176,24 @@ impl CellWriter {
             .is_ok()
     }
 
+    /// Add `bytes` to a cell's held records if the allowance covers the buffer's
+    /// growth; the allowance counts allocated capacity, claimed before allocating.
+    fn hold(&self, held: &mut Vec<u8>, bytes: &[u8]) -> bool {
+        let need = held.len() + bytes.len();
+        let cap = held.capacity();
+        if need > cap {
+            let want = need.max(cap * 2).max(64 << 10);
+            if !self.claim(want - cap) {
+                return false;
+            }
+            held.reserve_exact(want - held.len());
+            let extra = held.capacity().saturating_sub(want);
+            self.held.fetch_add(extra, Ordering::Relaxed);
+        }
+        held.extend_from_slice(bytes);
+        true
+    }
+
     pub fn slot(&self, id: OctTileId) -> Option<usize> {
         self.cells.binary_search(&id).ok()
     }
@@ -187,22 +204,7 @@ impl CellWriter {
     pub fn append(&self, i: usize, bytes: &[u8], count: u64) -> Result<(), PipelineError> {
         let mut g = self.slots[i].lock().unwrap_or_else(|p| p.into_inner());
         g.count += count;
-        // The allowance counts allocated bytes, so growing a buffer claims its new
-        // capacity before it is allocated.
-        let need = g.held.len() + bytes.len();
-        let cap = g.held.capacity();
-        let grown = if need <= cap {
-            Some(cap)
-        } else {
-            let want = need.max(cap * 2).max(64 << 10);
-            self.claim(want - cap).then_some(want)
-        };
-        if let Some(want) = grown {
-            let len = g.held.len();
-            g.held.reserve_exact(want - len);
-            let extra = g.held.capacity().saturating_sub(want);
-            self.held.fetch_add(extra, Ordering::Relaxed);
-            g.held.extend_from_slice(bytes);
+        if self.hold(&mut g.held, bytes) {
             return Ok(());
         }
         let path = file_path(&self.dir, &self.prefix, self.cells[i]);
