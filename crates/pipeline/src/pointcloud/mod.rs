@@ -14,14 +14,14 @@ pub use octree::{grid_sample, lod_sample, Cube, GRID};
 pub use record::TilePoint;
 
 use crate::error::{CrsError, PipelineError};
-use crate::job::{JobSpec, TilesFormat, TreeLayout};
+use crate::job::{JobSpec, PointCompression, TilesFormat, TreeLayout};
 use crate::las::LasSource;
 use crate::progress::Progress;
 use crate::report::{InputSummary, Warnings};
 use crate::reproject::{enu_frame_at, CrsPlan};
 use crate::sink::TileSink;
 use rayon::prelude::*;
-use record::point_id;
+use record::{point_id, RecordLayout};
 use spill::CellWriter;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -326,6 +326,7 @@ struct ReadContext<'a> {
     cube: &'a Cube,
     level: u8,
     writer: &'a CellWriter,
+    layout: RecordLayout,
     progress: &'a Progress,
     total: u64,
 }
@@ -402,7 +403,7 @@ fn read_unit<const K: usize>(ctx: &ReadContext, unit: &WorkUnit) -> Result<(), P
             let slot = (cell.x as usize * side + cell.y as usize) * side + cell.z as usize;
             debug_assert_eq!(Some(slot), ctx.writer.slot(cell));
             let b = &mut buckets[slot];
-            p.write_to(&mut b.0);
+            ctx.layout.write(&p, &mut b.0);
             b.1 += 1;
         }
         for (slot, (bytes, count)) in buckets.iter_mut().enumerate() {
@@ -459,6 +460,14 @@ fn tile_with<const K: usize>(job: TileJob) -> Result<TilingResult, PipelineError
         cells_at(level),
         job.spec.tiling.spill_memory_bytes,
     );
+    let step_exp = crate::encode::quantize::step_exponent(finest_scale_m(job.inputs));
+    // Compact tiles keep positions on a lattice; storing them on it loses nothing.
+    let lattice = (job.spec.tiling.compression == PointCompression::Meshopt).then_some(step_exp);
+    let layout = RecordLayout::new(
+        job.inputs.schema.standard,
+        K.min(job.inputs.schema.extras.len()),
+        lattice,
+    );
     let plan = work_plan(&job.inputs.sources);
     job.progress.enter(Stage::Read);
     let grids: Vec<Option<LocalGrid>> = job
@@ -475,6 +484,7 @@ fn tile_with<const K: usize>(job: TileJob) -> Result<TilingResult, PipelineError
         cube: &job.cube,
         level,
         writer: &writer,
+        layout,
         progress: job.progress,
         total,
     };
@@ -495,7 +505,8 @@ fn tile_with<const K: usize>(job: TileJob) -> Result<TilingResult, PipelineError
             schema: &job.inputs.schema,
             total_points: total,
             compression: job.spec.tiling.compression,
-            step_exp: crate::encode::quantize::step_exponent(finest_scale_m(job.inputs)),
+            step_exp,
+            layout,
         },
         job.sink,
         job.progress,

@@ -123,16 +123,58 @@ pub fn lod_sample<const K: usize>(
     cube: &Cube,
     max_points: usize,
 ) -> (Vec<TilePoint<K>>, Vec<TilePoint<K>>, f64) {
-    let c = cells_of(&points, cube, GRID);
+    let (keep, _, spacing) = lod_keep(&points, cube, max_points);
+    let (sample, rest) = split(points, &keep);
+    (sample, rest, spacing)
+}
+
+/// [`lod_sample`] with the rest already divided among the node's eight children (by
+/// octant, as [`Cube::octant`] numbers them): the sample and the eight parts.
+pub fn lod_sample_octants<const K: usize>(
+    points: Vec<TilePoint<K>>,
+    cube: &Cube,
+    max_points: usize,
+) -> (Vec<TilePoint<K>>, Vec<Vec<TilePoint<K>>>, f64) {
+    let (keep, c, spacing) = lod_keep(&points, cube, max_points);
+    // A point's octant is the top bit of its cell on the 256 grid: the two grids'
+    // scale factors differ by an exact power of two.
+    let octant = |c: [u8; 3]| usize::from((c[0] >> 7) | ((c[1] >> 7) << 1) | ((c[2] >> 7) << 2));
+    let kept = keep.iter().filter(|k| **k).count();
+    let mut counts = [0usize; 8];
+    for (&cell, &k) in c.iter().zip(&keep) {
+        if !k {
+            counts[octant(cell)] += 1;
+        }
+    }
+    let mut sample = Vec::with_capacity(kept);
+    let mut parts: Vec<Vec<TilePoint<K>>> = counts.iter().map(|&n| Vec::with_capacity(n)).collect();
+    for ((p, k), cell) in points.into_iter().zip(keep).zip(c) {
+        if k {
+            sample.push(p);
+        } else {
+            parts[octant(cell)].push(p);
+        }
+    }
+    (sample, parts, spacing)
+}
+
+/// Which points the level-of-detail sample keeps, every point's cell on the
+/// [`GRID`], and the sample's spacing.
+fn lod_keep<const K: usize>(
+    points: &[TilePoint<K>],
+    cube: &Cube,
+    max_points: usize,
+) -> (Vec<bool>, Vec<[u8; 3]>, f64) {
+    debug_assert_eq!(GRID, 256, "octants are read off the top bit of 8-bit cells");
+    let c = cells_of(points, cube, GRID);
     let occupied = occupied_per_grid(&c);
     // Grid GRID >> s for s = 0, 1, …; the last (one cell) always fits.
     let shift = (0..=GRID.trailing_zeros())
         .find(|&s| occupied[s as usize] <= max_points.max(1) as u64)
         .unwrap_or(GRID.trailing_zeros());
     let cells = GRID >> shift;
-    let keep = dense_keep(&points, cube, cells, &c, shift);
-    let (sample, rest) = split(points, &keep);
-    (sample, rest, cube.edge / f64::from(cells))
+    let keep = dense_keep(points, cube, cells, &c, shift);
+    (keep, c, cube.edge / f64::from(cells))
 }
 
 fn split<const K: usize>(
@@ -442,6 +484,28 @@ mod tests {
             assert_eq!(s, want, "max {max}");
             assert_eq!(s.len() + r.len(), pts.len());
             assert_eq!(spacing, 100.0 / f64::from(cells));
+        }
+    }
+
+    #[test]
+    fn octant_parts_are_the_rest_split_by_octant() {
+        let cube = Cube {
+            min: [0.0, 0.0, 0.0],
+            edge: 100.0,
+        };
+        let pts = cloud(60_000);
+        for max in [1, 700, 20_000, 100_000] {
+            let (s, rest, spacing) = lod_sample(pts.clone(), &cube, max);
+            let (s2, parts, spacing2) = lod_sample_octants(pts.clone(), &cube, max);
+            assert_eq!((s, spacing), (s2, spacing2));
+            for (o, part) in parts.iter().enumerate() {
+                let want: Vec<_> = rest
+                    .iter()
+                    .filter(|p| usize::from(cube.octant(&p.pos)) == o)
+                    .copied()
+                    .collect();
+                assert_eq!(part, &want, "max {max} octant {o}");
+            }
         }
     }
 

@@ -1,4 +1,7 @@
-//! The fixed-size point record used while tiling, in memory and in spill files.
+//! The point record used while tiling, in memory ([`TilePoint`]) and in spill buffers
+//! and files ([`RecordLayout`]: only the fields a job keeps).
+
+use tessera_model::PointAttributes;
 
 /// One point in the tileset's local frame (ENU metres) with its attributes and its
 /// identity: `id` = input index << 40 | point index, which orders points the same way
@@ -17,67 +20,219 @@ pub struct TilePoint<const K: usize = 0> {
     pub extra: [f64; K],
 }
 
-impl<const K: usize> TilePoint<K> {
-    /// Bytes of one record in a spill file.
-    pub const BYTES: usize = 43 + 8 * K;
+pub fn point_id(input: usize, index: u64) -> u64 {
+    ((input as u64) << 40) | index
+}
 
-    pub fn write_to(&self, out: &mut Vec<u8>) {
-        for v in self.pos {
-            out.extend_from_slice(&v.to_le_bytes());
-        }
-        out.extend_from_slice(&self.id.to_le_bytes());
-        for c in self.rgb {
-            out.extend_from_slice(&c.to_le_bytes());
-        }
-        out.push(self.classification);
-        out.extend_from_slice(&self.intensity.to_le_bytes());
-        out.push(self.return_number);
-        out.push(self.number_of_returns);
-        for v in self.extra {
-            out.extend_from_slice(&v.to_le_bytes());
+/// How positions are stored in a record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PositionCoding {
+    /// Three `f64` (metres).
+    Exact,
+    /// Three signed integers of `bytes` bytes each, counting steps of `2^step_exp` m
+    /// from the frame's origin: the lattice compact tiles quantize to, so storing a
+    /// point on it loses nothing the tiles keep.
+    Lattice { step_exp: i32, bytes: usize },
+}
+
+/// Farthest a stored position lies from the frame's origin, in metres, as a power of
+/// two: points are checked to lie near the Earth's surface (within ~6,420 km of its
+/// centre), so none is more than ~12,840 km from an origin on the surface; 2^26 m
+/// leaves a wide margin.
+const MAX_OFFSET_EXP: i32 = 26;
+
+/// The byte layout of one job's point records: positions (exact or on the tiles'
+/// lattice), the identity, then only the attributes the job keeps (returns packed in
+/// one byte, as LAS stores them) and its extra values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordLayout {
+    positions: PositionCoding,
+    rgb: bool,
+    intensity: bool,
+    classification: bool,
+    returns: bool,
+    extras: usize,
+    bytes: usize,
+}
+
+impl RecordLayout {
+    /// The layout for `extras` extra values and the attributes in `keep`; positions on
+    /// the lattice of step `2^step_exp` m when `step_exp` is given.
+    pub fn new(keep: PointAttributes, extras: usize, step_exp: Option<i32>) -> RecordLayout {
+        let positions = match step_exp {
+            Some(e) => PositionCoding::Lattice {
+                step_exp: e,
+                // Enough bytes for ±2^MAX_OFFSET_EXP m in steps, with the sign bit.
+                // (at most 6 for the finest step, 2^-16 m).
+                bytes: ((MAX_OFFSET_EXP - e + 1) as usize).div_ceil(8).clamp(1, 6),
+            },
+            None => PositionCoding::Exact,
+        };
+        let pos_bytes = match positions {
+            PositionCoding::Exact => 24,
+            PositionCoding::Lattice { bytes, .. } => 3 * bytes,
+        };
+        let bytes = pos_bytes
+            + 8
+            + if keep.rgb { 6 } else { 0 }
+            + if keep.intensity { 2 } else { 0 }
+            + usize::from(keep.classification)
+            + usize::from(keep.returns)
+            + 8 * extras;
+        RecordLayout {
+            positions,
+            rgb: keep.rgb,
+            intensity: keep.intensity,
+            classification: keep.classification,
+            returns: keep.returns,
+            extras,
+            bytes,
         }
     }
 
-    /// Decode one record; `b` holds at least [`TilePoint::BYTES`].
-    pub fn read_from(b: &[u8]) -> TilePoint<K> {
-        let f = |i: usize| {
-            let mut a = [0u8; 8];
-            a.copy_from_slice(&b[i..i + 8]);
-            a
+    /// Bytes of one record.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Append one record to `out`.
+    #[inline]
+    pub fn write<const K: usize>(&self, p: &TilePoint<K>, out: &mut Vec<u8>) {
+        // Room for a full 8-byte store at any offset (see the lattice positions).
+        let mut b = [0u8; MAX_RECORD_BYTES + 8];
+        let mut o = match self.positions {
+            PositionCoding::Exact => {
+                for (k, v) in p.pos.into_iter().enumerate() {
+                    b[8 * k..8 * k + 8].copy_from_slice(&v.to_le_bytes());
+                }
+                24
+            }
+            PositionCoding::Lattice { step_exp, bytes } => {
+                let per_step = f64::from(-step_exp).exp2();
+                let limit = ((1i64 << (8 * bytes - 1)) - 1) as f64;
+                for (k, v) in p.pos.into_iter().enumerate() {
+                    // Positions never come near the limit (see MAX_OFFSET_EXP).
+                    let q = nearest_integer((v * per_step).clamp(-limit, limit)) as i64;
+                    // All eight bytes, fixed-size; the next field overwrites the top ones.
+                    b[k * bytes..k * bytes + 8].copy_from_slice(&q.to_le_bytes());
+                }
+                3 * bytes
+            }
         };
-        let u16_at = |i: usize| u16::from_le_bytes([b[i], b[i + 1]]);
+        let mut put = |bytes: &[u8]| {
+            b[o..o + bytes.len()].copy_from_slice(bytes);
+            o += bytes.len();
+        };
+        put(&p.id.to_le_bytes());
+        if self.rgb {
+            for c in p.rgb {
+                put(&c.to_le_bytes());
+            }
+        }
+        if self.intensity {
+            put(&p.intensity.to_le_bytes());
+        }
+        if self.classification {
+            put(&[p.classification]);
+        }
+        if self.returns {
+            // LAS stores both in 4 bits or fewer.
+            put(&[(p.return_number & 15) | (p.number_of_returns << 4)]);
+        }
+        for v in &p.extra[..self.extras] {
+            put(&v.to_le_bytes());
+        }
+        out.extend_from_slice(&b[..self.bytes]);
+    }
+
+    /// Decode one record; `b` holds at least [`RecordLayout::bytes`]. Fields the
+    /// layout leaves out read as zero.
+    #[inline]
+    pub fn read<const K: usize>(&self, b: &[u8]) -> TilePoint<K> {
+        let b = &b[..self.bytes];
+        let u64_at = |o: usize| {
+            let mut a = [0u8; 8];
+            a.copy_from_slice(&b[o..o + 8]);
+            u64::from_le_bytes(a)
+        };
+        let u16_at = |o: usize| u16::from_le_bytes([b[o], b[o + 1]]);
+        let (pos, mut o) = match self.positions {
+            PositionCoding::Exact => ([0, 8, 16].map(|o| f64::from_bits(u64_at(o))), 24),
+            PositionCoding::Lattice { step_exp, bytes } => {
+                let step = f64::from(step_exp).exp2();
+                let shift = 64 - 8 * bytes as u32;
+                // Eight bytes from each axis's start stay inside the record (the
+                // identity follows the positions); the shifts keep the axis's own.
+                let axis = |k: usize| ((u64_at(k * bytes) << shift) as i64 >> shift) as f64 * step;
+                ([axis(0), axis(1), axis(2)], 3 * bytes)
+            }
+        };
+        let id = u64_at(o);
+        o += 8;
+        let mut rgb = [0; 3];
+        if self.rgb {
+            rgb = [u16_at(o), u16_at(o + 2), u16_at(o + 4)];
+            o += 6;
+        }
+        let mut intensity = 0;
+        if self.intensity {
+            intensity = u16_at(o);
+            o += 2;
+        }
+        let mut classification = 0;
+        if self.classification {
+            classification = b[o];
+            o += 1;
+        }
+        let (mut return_number, mut number_of_returns) = (0, 0);
+        if self.returns {
+            (return_number, number_of_returns) = (b[o] & 15, b[o] >> 4);
+            o += 1;
+        }
         let mut extra = [0.0; K];
-        for (k, v) in extra.iter_mut().enumerate() {
-            *v = f64::from_le_bytes(f(43 + 8 * k));
+        for v in extra.iter_mut().take(self.extras) {
+            *v = f64::from_bits(u64_at(o));
+            o += 8;
         }
         TilePoint {
-            pos: [
-                f64::from_le_bytes(f(0)),
-                f64::from_le_bytes(f(8)),
-                f64::from_le_bytes(f(16)),
-            ],
-            id: u64::from_le_bytes(f(24)),
-            rgb: [u16_at(32), u16_at(34), u16_at(36)],
-            classification: b[38],
-            intensity: u16_at(39),
-            return_number: b[41],
-            number_of_returns: b[42],
+            pos,
+            id,
+            rgb,
+            classification,
+            intensity,
+            return_number,
+            number_of_returns,
             extra,
         }
     }
 }
 
-pub fn point_id(input: usize, index: u64) -> u64 {
-    ((input as u64) << 40) | index
+/// Largest record: exact positions, every attribute and the most extra values.
+const MAX_RECORD_BYTES: usize = 24 + 8 + 6 + 2 + 1 + 1 + 8 * super::attributes::MAX_EXTRAS;
+
+/// `x` rounded to the nearest integer, ties to even, for |x| < 2^51: adding and taking
+/// away 1.5 · 2^52 leaves no fraction bits (cheaper than `round` on baseline x86-64).
+fn nearest_integer(x: f64) -> f64 {
+    const MAGIC: f64 = 6_755_399_441_055_744.0;
+    (x + MAGIC) - MAGIC
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn record_round_trip() {
-        let p = TilePoint {
+    fn all() -> PointAttributes {
+        PointAttributes {
+            rgb: true,
+            rgb16: false,
+            intensity: true,
+            classification: true,
+            returns: true,
+        }
+    }
+
+    fn sample() -> TilePoint<2> {
+        TilePoint {
             pos: [1.5, -2.25, 1e6],
             id: point_id(3, 123_456_789),
             rgb: [1, 2, 65_535],
@@ -86,16 +241,58 @@ mod tests {
             return_number: 2,
             number_of_returns: 4,
             extra: [390_583_958.410_528_96, -3.0],
-        };
+        }
+    }
+
+    #[test]
+    fn exact_records_round_trip() {
+        let layout = RecordLayout::new(all(), 2, None);
         let mut buf = Vec::new();
-        p.write_to(&mut buf);
-        assert_eq!(buf.len(), TilePoint::<2>::BYTES);
-        assert_eq!(TilePoint::<2>::read_from(&buf), p);
-        let plain = TilePoint {
-            extra: [],
-            ..TilePoint::<0>::read_from(&buf)
+        layout.write(&sample(), &mut buf);
+        assert_eq!(buf.len(), layout.bytes());
+        assert_eq!(layout.bytes(), 24 + 8 + 6 + 2 + 1 + 1 + 16);
+        assert_eq!(layout.read::<2>(&buf), sample());
+    }
+
+    #[test]
+    fn lattice_records_keep_positions_to_half_a_step_and_drop_what_the_job_leaves_out() {
+        let keep = PointAttributes {
+            rgb: false,
+            ..all()
         };
-        assert_eq!(plain.pos, p.pos);
-        assert_eq!(TilePoint::<0>::BYTES, 43);
+        for step_exp in [-10, -16] {
+            let layout = RecordLayout::new(keep, 1, Some(step_exp));
+            let step = f64::from(step_exp).exp2();
+            let mut p = TilePoint {
+                pos: [1_234.567_891, -12_000_000.000_4, -0.000_3],
+                id: point_id(1, 42),
+                rgb: [0; 3],
+                classification: 2,
+                intensity: 513,
+                return_number: 15,
+                number_of_returns: 15,
+                extra: [390_583_958.410_528_96],
+            };
+            let mut buf = Vec::new();
+            layout.write(&p, &mut buf);
+            assert_eq!(buf.len(), layout.bytes());
+            let back = layout.read::<1>(&buf);
+            for k in 0..3 {
+                assert_eq!(back.pos[k], (p.pos[k] / step).round_ties_even() * step);
+                assert!(
+                    (back.pos[k] - p.pos[k]).abs() <= step / 2.0,
+                    "{step_exp} {k}"
+                );
+                assert_eq!(
+                    back.pos[k] / step,
+                    (back.pos[k] / step).round(),
+                    "on the lattice"
+                );
+            }
+            p.pos = back.pos;
+            assert_eq!(back, p);
+        }
+        // Millimetre steps: 5 bytes per axis, so 15 + 8 + 2 + 1 + 1 + 8 bytes.
+        assert_eq!(RecordLayout::new(keep, 1, Some(-10)).bytes(), 35);
     }
 }

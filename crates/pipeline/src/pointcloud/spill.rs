@@ -2,7 +2,7 @@
 //! The cells of the first pass keep records in memory up to a fixed number of bytes
 //! (writing to disk costs more than decoding on many machines) and write the rest.
 
-use super::record::TilePoint;
+use super::record::{RecordLayout, TilePoint};
 use crate::error::PipelineError;
 use std::fs::File;
 use std::io::{BufWriter, Read, Write};
@@ -29,9 +29,9 @@ pub struct PointFile {
 }
 
 impl PointFile {
-    fn on_disk<const K: usize>(&self) -> u64 {
+    fn on_disk(&self, layout: &RecordLayout) -> u64 {
         self.count
-            .saturating_sub((self.held.len() / TilePoint::<K>::BYTES) as u64)
+            .saturating_sub((self.held.len() / layout.bytes()) as u64)
     }
 }
 
@@ -45,11 +45,12 @@ pub fn write_file<const K: usize>(
     prefix: &str,
     id: OctTileId,
     points: &[TilePoint<K>],
+    layout: &RecordLayout,
 ) -> Result<PointFile, PipelineError> {
     let path = file_path(dir, prefix, id);
-    let mut buf = Vec::with_capacity(points.len() * TilePoint::<K>::BYTES);
+    let mut buf = Vec::with_capacity(points.len() * layout.bytes());
     for p in points {
-        p.write_to(&mut buf);
+        layout.write(p, &mut buf);
     }
     std::fs::write(&path, &buf).map_err(|e| spill_err(&path, e))?;
     Ok(PointFile {
@@ -61,12 +62,12 @@ pub fn write_file<const K: usize>(
 }
 
 /// Read the records a file holds on disk (`count` of them), then delete it.
-fn read_disk_part<const K: usize>(path: &Path, count: u64) -> Result<Vec<u8>, PipelineError> {
+fn read_disk_part(path: &Path, count: u64, size: usize) -> Result<Vec<u8>, PipelineError> {
     if count == 0 {
         return Ok(Vec::new());
     }
     let bytes = std::fs::read(path).map_err(|e| spill_err(path, e))?;
-    if bytes.len() as u64 != count.saturating_mul(TilePoint::<K>::BYTES as u64) {
+    if bytes.len() as u64 != count.saturating_mul(size as u64) {
         return Err(spill_err(
             path,
             std::io::Error::new(
@@ -81,32 +82,36 @@ fn read_disk_part<const K: usize>(path: &Path, count: u64) -> Result<Vec<u8>, Pi
 
 /// Every record of a node, in the order written; its file is deleted.
 /// The records held in memory are released.
-pub fn take_file<const K: usize>(file: &mut PointFile) -> Result<Vec<TilePoint<K>>, PipelineError> {
-    let size = TilePoint::<K>::BYTES;
-    let disk = read_disk_part::<K>(&file.path, file.on_disk::<K>())?;
+pub fn take_file<const K: usize>(
+    file: &mut PointFile,
+    layout: &RecordLayout,
+) -> Result<Vec<TilePoint<K>>, PipelineError> {
+    let size = layout.bytes();
+    let disk = read_disk_part(&file.path, file.on_disk(layout), size)?;
     let held = std::mem::take(&mut file.held);
     file.count = 0;
     let mut out = Vec::with_capacity(disk.len() / size + held.len() / size);
-    out.extend(disk.chunks_exact(size).map(TilePoint::read_from));
+    out.extend(disk.chunks_exact(size).map(|b| layout.read(b)));
     drop(disk);
-    out.extend(held.chunks_exact(size).map(TilePoint::read_from));
+    out.extend(held.chunks_exact(size).map(|b| layout.read(b)));
     Ok(out)
 }
 
 /// Stream a node's records in batches to `f`; its file is deleted.
 pub fn drain_file<const K: usize>(
     file: PointFile,
+    layout: &RecordLayout,
     mut f: impl FnMut(&[TilePoint<K>]) -> Result<(), PipelineError>,
 ) -> Result<(), PipelineError> {
     const BATCH: usize = 65_536;
-    let size = TilePoint::<K>::BYTES;
+    let size = layout.bytes();
     let mut batch = Vec::with_capacity(BATCH);
     let mut emit = |bytes: &[u8]| {
         batch.clear();
-        batch.extend(bytes.chunks_exact(size).map(TilePoint::read_from));
+        batch.extend(bytes.chunks_exact(size).map(|b| layout.read(b)));
         f(&batch)
     };
-    let mut left = file.on_disk::<K>();
+    let mut left = file.on_disk(layout);
     if left > 0 {
         let mut r = File::open(&file.path).map_err(|e| spill_err(&file.path, e))?;
         let mut buf = vec![0u8; BATCH * size];
@@ -262,10 +267,21 @@ mod tests {
         }
     }
 
+    fn layout() -> RecordLayout {
+        let keep = tessera_model::PointAttributes {
+            rgb: true,
+            rgb16: false,
+            intensity: true,
+            classification: true,
+            returns: true,
+        };
+        RecordLayout::new(keep, 1, None)
+    }
+
     fn encoded(ids: std::ops::Range<u64>) -> Vec<u8> {
         let mut b = Vec::new();
         for i in ids {
-            point(i).write_to(&mut b);
+            layout().write(&point(i), &mut b);
         }
         b
     }
@@ -297,18 +313,18 @@ mod tests {
             if hold == 100 << 10 {
                 assert_eq!(
                     first.held.len(),
-                    TilePoint::<1>::BYTES,
+                    layout().bytes(),
                     "the last record is held"
                 );
             }
-            let ids: Vec<u64> = take_file::<1>(&mut first)
+            let ids: Vec<u64> = take_file::<1>(&mut first, &layout())
                 .unwrap()
                 .iter()
                 .map(|p| p.id)
                 .collect();
             assert_eq!(ids, (0..2_004).collect::<Vec<_>>(), "hold {hold}");
             let mut seen = Vec::new();
-            drain_file::<1>(it.next().unwrap(), |batch| {
+            drain_file::<1>(it.next().unwrap(), &layout(), |batch| {
                 seen.extend(batch.iter().map(|p| p.id));
                 Ok(())
             })

@@ -4,8 +4,8 @@
 //! encoded and written immediately; nodes whose points may still move up wait on disk.
 
 use super::attributes::PointSchema;
-use super::octree::{grid_sample, lod_sample, Cube, GRID, MAX_LEVEL};
-use super::record::TilePoint;
+use super::octree::{grid_sample, lod_sample, lod_sample_octants, Cube, GRID, MAX_LEVEL};
+use super::record::{RecordLayout, TilePoint};
 use super::spill::{drain_file, take_file, write_file, CellWriter, PointFile};
 use super::tileset::{content_uri, NodeMeta};
 use crate::encode::{encode_pnts, encode_point_glb, ExtraColumn, Grid, PointTile};
@@ -40,6 +40,8 @@ pub struct TilerOptions<'a> {
     pub compression: PointCompression,
     /// Quantization step of compact tiles, as a power of two (metres).
     pub step_exp: i32,
+    /// How spilled records are laid out.
+    pub layout: RecordLayout,
 }
 
 pub struct Tiler<'a, const K: usize> {
@@ -51,20 +53,6 @@ pub struct Tiler<'a, const K: usize> {
     thinned: AtomicU64,
     /// The extra column with GPS times, which orders compact tiles.
     time_column: Option<usize>,
-}
-
-fn partition<const K: usize>(points: Vec<TilePoint<K>>, cube: &Cube) -> Vec<Vec<TilePoint<K>>> {
-    // Octants first, so each part is allocated once at its final size.
-    let octants: Vec<u8> = points.iter().map(|p| cube.octant(&p.pos)).collect();
-    let mut counts = [0usize; 8];
-    for &o in &octants {
-        counts[o as usize] += 1;
-    }
-    let mut parts: Vec<Vec<TilePoint<K>>> = counts.iter().map(|&n| Vec::with_capacity(n)).collect();
-    for (p, o) in points.into_iter().zip(octants) {
-        parts[o as usize].push(p);
-    }
-    parts
 }
 
 impl<'a, const K: usize> Tiler<'a, K> {
@@ -159,8 +147,8 @@ impl<'a, const K: usize> Tiler<'a, K> {
             self.emit(id, pts, None, Vec::new())?;
             return Ok(true);
         }
-        let (sample, rest, spacing) = lod_sample(points, &cube, self.opts.max_points);
-        let children = self.build_children(id, partition(rest, &cube))?;
+        let (sample, parts, spacing) = lod_sample_octants(points, &cube, self.opts.max_points);
+        let children = self.build_children(id, parts)?;
         self.emit(id, sample, Some(spacing), children)?;
         Ok(true)
     }
@@ -190,13 +178,14 @@ impl<'a, const K: usize> Tiler<'a, K> {
             let kids: Vec<OctTileId> = (0..8).map(|o| id.child(o)).collect();
             let writer = CellWriter::new(self.opts.spill_dir, "split", kids, 0);
             let cube = self.opts.cube;
-            drain_file(file, |batch: &[TilePoint<K>]| {
+            let layout = self.opts.layout;
+            drain_file(file, &layout, |batch: &[TilePoint<K>]| {
                 let mut buckets: Vec<Vec<u8>> = vec![Vec::new(); 8];
                 let mut counts = [0u64; 8];
                 for p in batch {
                     let child = cube.tile_at(&p.pos, id.level + 1);
                     let slot = writer.slot(child).unwrap_or(0);
-                    p.write_to(&mut buckets[slot]);
+                    layout.write(p, &mut buckets[slot]);
                     counts[slot] += 1;
                 }
                 for (i, b) in buckets.iter().enumerate() {
@@ -219,19 +208,19 @@ impl<'a, const K: usize> Tiler<'a, K> {
         // Spill files hold points in whatever order the readers appended them; nothing
         // below depends on that order (sampling breaks ties by id, tiles are sorted
         // before they are encoded).
-        let points = take_file(&mut file)?;
+        let points = take_file(&mut file, &self.opts.layout)?;
         let cube = self.opts.cube.node(id);
         let (own, spacing_m, children) = if self.is_leaf(id, &cube, points.len()) {
             (self.leaf_points(points, &cube), None, Vec::new())
         } else {
-            let (sample, rest, spacing) = lod_sample(points, &cube, self.opts.max_points);
-            let children = self.build_children(id, partition(rest, &cube))?;
+            let (sample, parts, spacing) = lod_sample_octants(points, &cube, self.opts.max_points);
+            let children = self.build_children(id, parts)?;
             (sample, Some(spacing), children)
         };
         if own.is_empty() && children.is_empty() {
             return Ok(None);
         }
-        let file = write_file(self.opts.spill_dir, "pending", id, &own)?;
+        let file = write_file(self.opts.spill_dir, "pending", id, &own, &self.opts.layout)?;
         Ok(Some(Pending {
             id,
             file,
@@ -251,7 +240,7 @@ impl<'a, const K: usize> Tiler<'a, K> {
         self.progress.check()?;
         let mut loaded = Vec::with_capacity(kids.len());
         for mut k in kids {
-            let pts = take_file(&mut k.file)?;
+            let pts = take_file(&mut k.file, &self.opts.layout)?;
             loaded.push((k, pts));
         }
         let union: Vec<TilePoint<K>> = loaded.iter().flat_map(|(_, p)| p.iter().copied()).collect();
@@ -279,7 +268,13 @@ impl<'a, const K: usize> Tiler<'a, K> {
             return Ok(None);
         }
         let spacing_m = if children.is_empty() { None } else { spacing_m };
-        let file = write_file(self.opts.spill_dir, "pending", id, &sample)?;
+        let file = write_file(
+            self.opts.spill_dir,
+            "pending",
+            id,
+            &sample,
+            &self.opts.layout,
+        )?;
         Ok(Some(Pending {
             id,
             file,
@@ -290,7 +285,7 @@ impl<'a, const K: usize> Tiler<'a, K> {
 
     /// Write a pending node as it is (the root, once nothing is above it).
     pub fn finish(&self, mut p: Pending) -> Result<(), PipelineError> {
-        let pts = take_file(&mut p.file)?;
+        let pts = take_file(&mut p.file, &self.opts.layout)?;
         self.emit(p.id, pts, p.spacing_m, p.children)
     }
 }
