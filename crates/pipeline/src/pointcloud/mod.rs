@@ -384,7 +384,9 @@ fn read_unit<const K: usize>(ctx: &ReadContext, unit: &WorkUnit) -> Result<(), P
         for (k, &i) in outside.iter().enumerate() {
             local[i] = ctx.frame.to_local(ecef[k]);
         }
-        for (i, &pos) in local.iter().enumerate() {
+        for (i, &exact) in local.iter().enumerate() {
+            // The cell comes from the stored position, which every later step sees.
+            let pos = ctx.layout.stored_position(exact);
             let mut extra = [0.0; K];
             for (v, column) in extra.iter_mut().zip(&chunk.extras) {
                 *v = column[i];

@@ -42,14 +42,14 @@ pub enum PositionCoding {
 const MAX_OFFSET_EXP: i32 = 26;
 
 /// The byte layout of one job's point records: positions (exact or on the tiles'
-/// lattice), the identity, then only the attributes the job keeps (returns packed in
+/// lattice), the identity and the class (which orders points in compact tiles even
+/// where it is not written), then only the attributes the job keeps (returns packed in
 /// one byte, as LAS stores them) and its extra values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RecordLayout {
     positions: PositionCoding,
     rgb: bool,
     intensity: bool,
-    classification: bool,
     returns: bool,
     extras: usize,
     bytes: usize,
@@ -76,14 +76,13 @@ impl RecordLayout {
             + 8
             + if keep.rgb { 6 } else { 0 }
             + if keep.intensity { 2 } else { 0 }
-            + usize::from(keep.classification)
+            + 1
             + usize::from(keep.returns)
             + 8 * extras;
         RecordLayout {
             positions,
             rgb: keep.rgb,
             intensity: keep.intensity,
-            classification: keep.classification,
             returns: keep.returns,
             extras,
             bytes,
@@ -93,6 +92,20 @@ impl RecordLayout {
     /// Bytes of one record.
     pub fn bytes(&self) -> usize {
         self.bytes
+    }
+
+    /// `pos` as a record stores it (on the lattice, or unchanged): the position every
+    /// later step sees, so cells are chosen from it.
+    #[inline]
+    pub fn stored_position(&self, pos: [f64; 3]) -> [f64; 3] {
+        match self.positions {
+            PositionCoding::Exact => pos,
+            PositionCoding::Lattice { step_exp, bytes } => {
+                let q = lattice_steps(pos, step_exp, bytes);
+                let step = f64::from(step_exp).exp2();
+                q.map(|q| q as f64 * step)
+            }
+        }
     }
 
     /// Append one record to `out`.
@@ -108,11 +121,8 @@ impl RecordLayout {
                 24
             }
             PositionCoding::Lattice { step_exp, bytes } => {
-                let per_step = f64::from(-step_exp).exp2();
-                let limit = ((1i64 << (8 * bytes - 1)) - 1) as f64;
-                for (k, v) in p.pos.into_iter().enumerate() {
-                    // Positions never come near the limit (see MAX_OFFSET_EXP).
-                    let q = nearest_integer((v * per_step).clamp(-limit, limit)) as i64;
+                let steps = lattice_steps(p.pos, step_exp, bytes);
+                for (k, q) in steps.into_iter().enumerate() {
                     // All eight bytes, fixed-size; the next field overwrites the top ones.
                     b[k * bytes..k * bytes + 8].copy_from_slice(&q.to_le_bytes());
                 }
@@ -132,9 +142,7 @@ impl RecordLayout {
         if self.intensity {
             put(&p.intensity.to_le_bytes());
         }
-        if self.classification {
-            put(&[p.classification]);
-        }
+        put(&[p.classification]);
         if self.returns {
             // LAS stores both in 4 bits or fewer.
             put(&[(p.return_number & 15) | (p.number_of_returns << 4)]);
@@ -179,11 +187,8 @@ impl RecordLayout {
             intensity = u16_at(o);
             o += 2;
         }
-        let mut classification = 0;
-        if self.classification {
-            classification = b[o];
-            o += 1;
-        }
+        let classification = b[o];
+        o += 1;
         let (mut return_number, mut number_of_returns) = (0, 0);
         if self.returns {
             (return_number, number_of_returns) = (b[o] & 15, b[o] >> 4);
@@ -209,6 +214,15 @@ impl RecordLayout {
 
 /// Largest record: exact positions, every attribute and the most extra values.
 const MAX_RECORD_BYTES: usize = 24 + 8 + 6 + 2 + 1 + 1 + 8 * super::attributes::MAX_EXTRAS;
+
+/// A position in lattice steps, clamped to what `bytes` bytes hold (positions never
+/// come near that, see [`MAX_OFFSET_EXP`]).
+#[inline]
+fn lattice_steps(pos: [f64; 3], step_exp: i32, bytes: usize) -> [i64; 3] {
+    let per_step = f64::from(-step_exp).exp2();
+    let limit = ((1i64 << (8 * bytes - 1)) - 1) as f64;
+    pos.map(|v| nearest_integer((v * per_step).clamp(-limit, limit)) as i64)
+}
 
 /// `x` rounded to the nearest integer, ties to even, for |x| < 2^51: adding and taking
 /// away 1.5 · 2^52 leaves no fraction bits (cheaper than `round` on baseline x86-64).
@@ -292,7 +306,33 @@ mod tests {
             p.pos = back.pos;
             assert_eq!(back, p);
         }
-        // Millimetre steps: 5 bytes per axis, so 15 + 8 + 2 + 1 + 1 + 8 bytes.
+        // Millimetre steps: 5 bytes per axis, so 15 + 8 + 2 + 1 + 1 + 8 bytes; the
+        // stored position is the one read back.
         assert_eq!(RecordLayout::new(keep, 1, Some(-10)).bytes(), 35);
+        // Nothing kept but the class (it orders compact tiles).
+        let none = PointAttributes {
+            rgb: false,
+            rgb16: false,
+            intensity: false,
+            classification: false,
+            returns: false,
+        };
+        let layout = RecordLayout::new(none, 0, Some(-10));
+        assert_eq!(layout.bytes(), 15 + 8 + 1);
+        let p = TilePoint {
+            pos: [0.000_49, -0.000_5, 12_345.678_9],
+            id: 7,
+            rgb: [0; 3],
+            classification: 9,
+            intensity: 0,
+            return_number: 0,
+            number_of_returns: 0,
+            extra: [],
+        };
+        let mut buf = Vec::new();
+        layout.write(&p, &mut buf);
+        let back = layout.read::<0>(&buf);
+        assert_eq!(back.pos, layout.stored_position(p.pos));
+        assert_eq!((back.id, back.classification), (7, 9));
     }
 }

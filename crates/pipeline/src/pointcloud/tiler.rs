@@ -177,14 +177,20 @@ impl<'a, const K: usize> Tiler<'a, K> {
         if file.count as usize > self.opts.cell_budget && id.level < MAX_LEVEL {
             let kids: Vec<OctTileId> = (0..8).map(|o| id.child(o)).collect();
             let writer = CellWriter::new(self.opts.spill_dir, "split", kids, 0);
-            let cube = self.opts.cube;
+            // Children by the node's own octants, so every point stays inside the node.
+            let node = self.opts.cube.node(id);
+            let mut slot_of = [0usize; 8];
+            for (o, slot) in slot_of.iter_mut().enumerate() {
+                *slot = writer.slot(id.child(o as u8)).ok_or_else(|| {
+                    PipelineError::Internal(format!("no spill slot for a child of {id}"))
+                })?;
+            }
             let layout = self.opts.layout;
             drain_file(file, &layout, |batch: &[TilePoint<K>]| {
                 let mut buckets: Vec<Vec<u8>> = vec![Vec::new(); 8];
                 let mut counts = [0u64; 8];
                 for p in batch {
-                    let child = cube.tile_at(&p.pos, id.level + 1);
-                    let slot = writer.slot(child).unwrap_or(0);
+                    let slot = slot_of[usize::from(node.octant(&p.pos))];
                     layout.write(p, &mut buckets[slot]);
                     counts[slot] += 1;
                 }
