@@ -437,13 +437,18 @@ mod tests {
             .collect()
     }
 
-    #[test]
-    fn dense_sampler_chooses_what_the_map_chooses() {
+    /// A 100 m cube around 60,000 points of [`cloud`].
+    fn surface_in_cube() -> (Cube, Vec<TilePoint>) {
         let cube = Cube {
             min: [0.0, 0.0, 0.0],
             edge: 100.0,
         };
-        let pts = cloud(60_000);
+        (cube, cloud(60_000))
+    }
+
+    #[test]
+    fn dense_sampler_chooses_what_the_map_chooses() {
+        let (cube, pts) = surface_in_cube();
         for cells in [1, 2, 3, 7, 16, 17, 100, 128, 255, 256] {
             let c = cells_of(&pts, &cube, cells);
             assert_eq!(
@@ -465,11 +470,7 @@ mod tests {
 
     #[test]
     fn lod_sample_takes_the_finest_grid_that_fits() {
-        let cube = Cube {
-            min: [0.0, 0.0, 0.0],
-            edge: 100.0,
-        };
-        let pts = cloud(60_000);
+        let (cube, pts) = surface_in_cube();
         for max in [1, 50, 700, 5_000, 20_000, 100_000] {
             let (s, r, spacing) = lod_sample(pts.clone(), &cube, max);
             // The same sample by trying grids from the finest down.
@@ -489,11 +490,7 @@ mod tests {
 
     #[test]
     fn octant_parts_are_the_rest_split_by_octant() {
-        let cube = Cube {
-            min: [0.0, 0.0, 0.0],
-            edge: 100.0,
-        };
-        let pts = cloud(60_000);
+        let (cube, pts) = surface_in_cube();
         for max in [1, 700, 20_000, 100_000] {
             let (s, rest, spacing) = lod_sample(pts.clone(), &cube, max);
             let (s2, parts, spacing2) = lod_sample_octants(pts.clone(), &cube, max);

@@ -26,7 +26,7 @@ pub fn point_id(input: usize, index: u64) -> u64 {
 
 /// How positions are stored in a record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PositionCoding {
+enum PositionCoding {
     /// Three `f64` (metres).
     Exact,
     /// Three signed integers of `bytes` bytes each, counting steps of `2^step_exp` m
