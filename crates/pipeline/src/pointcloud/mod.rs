@@ -21,7 +21,7 @@ use crate::report::{InputSummary, Warnings};
 use crate::reproject::{enu_frame_at, CrsPlan};
 use crate::sink::TileSink;
 use rayon::prelude::*;
-use record::{point_id, RecordLayout};
+use record::{IdPlan, RecordLayout};
 use spill::CellWriter;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -35,8 +35,9 @@ pub const AUTO_IMPLICIT_TILES: u64 = 2_000;
 
 /// Points per read batch (bounded memory per worker).
 const BATCH_POINTS: u64 = 262_144;
-/// Deepest level of the first spill partition (8^3 = 512 files open at most).
-const MAX_SPILL_LEVEL: u8 = 3;
+/// Deepest level of the first spill partition: 8^4 cells, of which a surface occupies
+/// about 4^4, so a 10^8-point survey needs no second pass over its records on disk.
+const MAX_SPILL_LEVEL: u8 = 4;
 
 /// Inputs after inspection, with their CRS plans, ready to read.
 pub struct PreparedInputs {
@@ -327,6 +328,7 @@ struct ReadContext<'a> {
     level: u8,
     writer: &'a CellWriter,
     layout: RecordLayout,
+    ids: &'a IdPlan,
     progress: &'a Progress,
     total: u64,
 }
@@ -393,7 +395,7 @@ fn read_unit<const K: usize>(ctx: &ReadContext, unit: &WorkUnit) -> Result<(), P
             }
             let p = TilePoint::<K> {
                 pos,
-                id: point_id(unit.input, index + i as u64),
+                id: ctx.ids.id(unit.input, index + i as u64),
                 rgb: chunk.rgb.as_ref().map_or([0; 3], |c| c[i]),
                 classification: chunk.classification.as_ref().map_or(0, |c| c[i]),
                 intensity: chunk.intensity.as_ref().map_or(0, |c| c[i]),
@@ -456,6 +458,9 @@ fn tile_with<const K: usize>(job: TileJob) -> Result<TilingResult, PipelineError
     let budget = (job.spec.tiling.cell_budget_points * plain / std::mem::size_of::<TilePoint<K>>())
         .max(job.spec.tiling.max_points_per_tile);
     let level = spill_level(total, budget);
+    // A fine partition keeps many cell files open: allow the process what its hard limit
+    // does (the writer opens files per write past a quarter of the soft limit anyway).
+    let _ = rlimit::increase_nofile_limit(8 * 8u64.pow(u32::from(level)) + 1024);
     let writer = CellWriter::new(
         job.spill_dir,
         "cell",
@@ -465,10 +470,12 @@ fn tile_with<const K: usize>(job: TileJob) -> Result<TilingResult, PipelineError
     let step_exp = crate::encode::quantize::step_exponent(finest_scale_m(job.inputs));
     // Compact tiles keep positions on a lattice; storing them on it loses nothing.
     let lattice = (job.spec.tiling.compression == PointCompression::Meshopt).then_some(step_exp);
+    let ids = IdPlan::new(job.inputs.sources.iter().map(|s| s.points));
     let layout = RecordLayout::new(
         job.inputs.schema.standard,
         K.min(job.inputs.schema.extras.len()),
         lattice,
+        ids.bytes(),
     );
     let plan = work_plan(&job.inputs.sources);
     job.progress.enter(Stage::Read);
@@ -487,6 +494,7 @@ fn tile_with<const K: usize>(job: TileJob) -> Result<TilingResult, PipelineError
         level,
         writer: &writer,
         layout,
+        ids: &ids,
         progress: job.progress,
         total,
     };
@@ -573,7 +581,8 @@ mod tests {
         assert_eq!(spill_level(1_000, 2_000_000), 0);
         assert_eq!(spill_level(3_000_000, 2_000_000), 1);
         assert_eq!(spill_level(10_000_000, 2_000_000), 2);
-        assert_eq!(spill_level(200_000_000, 2_000_000), 3);
+        assert_eq!(spill_level(50_000_000, 2_000_000), 3);
+        assert_eq!(spill_level(200_000_000, 2_000_000), 4);
         assert_eq!(spill_level(u64::MAX / 2, 2_000_000), MAX_SPILL_LEVEL);
         assert_eq!(cells_at(2).len(), 64);
     }

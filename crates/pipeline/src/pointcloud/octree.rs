@@ -106,7 +106,7 @@ pub fn grid_sample<const K: usize>(
 ) -> (Vec<TilePoint<K>>, Vec<TilePoint<K>>) {
     let keep = if cells <= DENSE_GRID {
         let c = cells_of(&points, cube, cells);
-        dense_keep(&points, cube, cells, &c, 0)
+        dense_keep(&points, cube, cells, &c, 0, None)
     } else {
         hashed_keep(&points, cube, cells)
     };
@@ -167,13 +167,14 @@ fn lod_keep<const K: usize>(
 ) -> (Vec<bool>, Vec<[u8; 3]>, f64) {
     debug_assert_eq!(GRID, 256, "octants are read off the top bit of 8-bit cells");
     let c = cells_of(points, cube, GRID);
-    let occupied = occupied_per_grid(&c);
+    let blocks = group_by_block(&c);
+    let occupied = occupied_per_grid(&c, &blocks);
     // Grid GRID >> s for s = 0, 1, …; the last (one cell) always fits.
     let shift = (0..=GRID.trailing_zeros())
         .find(|&s| occupied[s as usize] <= max_points.max(1) as u64)
         .unwrap_or(GRID.trailing_zeros());
     let cells = GRID >> shift;
-    let keep = dense_keep(points, cube, cells, &c, shift);
+    let keep = dense_keep(points, cube, cells, &c, shift, Some(&blocks));
     (keep, c, cube.edge / f64::from(cells))
 }
 
@@ -232,9 +233,9 @@ fn group_by_block(c: &[[u8; 3]]) -> (Vec<u32>, Vec<u32>) {
 /// Occupied cells on the grids `GRID >> s`, s = 0..=8, from the cells at [`GRID`].
 /// Cells of a coarser power-of-two grid are the finer ones shifted right: the scale
 /// factors differ by exact powers of two, so the floors agree.
-fn occupied_per_grid(c: &[[u8; 3]]) -> [u64; 9] {
+fn occupied_per_grid(c: &[[u8; 3]], blocks: &(Vec<u32>, Vec<u32>)) -> [u64; 9] {
     let mut counts = [0u64; 9];
-    let (start, order) = group_by_block(c);
+    let (start, order) = blocks;
     // Inside a block: bit sets of the cells at shifts 0..=3 (16³, 8³, 4³, 2³ cells).
     let mut bits = [[0u64; 64]; 4];
     let mut blocks_used = [false; 4096];
@@ -282,25 +283,31 @@ fn occupied_per_grid(c: &[[u8; 3]]) -> [u64; 9] {
 /// The points each cell of a grid of `cells` per edge keeps. `c` holds the cells on the
 /// grid `cells << shift` (at most [`DENSE_GRID`]), so a point's cell is `c >> shift`.
 /// Cells are visited block by block with a small table of the best point so far: no
-/// hashing, no sort.
+/// hashing, no sort. `blocks` is [`group_by_block`] of `c` where the caller has it.
 fn dense_keep<const K: usize>(
     points: &[TilePoint<K>],
     cube: &Cube,
     cells: u32,
     c: &[[u8; 3]],
     shift: u32,
+    blocks: Option<&(Vec<u32>, Vec<u32>)>,
 ) -> Vec<bool> {
     let size = cube.edge / f64::from(cells);
-    let d2 = |i: usize| -> u64 {
-        let p = &points[i].pos;
-        let mut d2 = 0.0;
-        for k in 0..3 {
-            let cell = f64::from(u32::from(c[i][k]) >> shift);
-            let centre = cube.min[k] + (cell + 0.5) * size;
-            d2 += (p[k] - centre) * (p[k] - centre);
-        }
-        d2.to_bits()
-    };
+    // Distances to the cell centres in one pass in point order, so the visits by block
+    // below read eight bytes per point, not whole points.
+    let dist: Vec<u64> = points
+        .iter()
+        .zip(c)
+        .map(|(p, cell)| {
+            let mut d2 = 0.0;
+            for k in 0..3 {
+                let centre = cube.min[k] + (f64::from(u32::from(cell[k]) >> shift) + 0.5) * size;
+                d2 += (p.pos[k] - centre) * (p.pos[k] - centre);
+            }
+            f64::to_bits(d2)
+        })
+        .collect();
+    let d2 = |i: usize| dist[i];
     let mut keep = vec![false; points.len()];
     let mut best = vec![(u64::MAX, u32::MAX); 4096];
     let mut touched: Vec<u16> = Vec::with_capacity(4096);
@@ -310,7 +317,7 @@ fn dense_keep<const K: usize>(
         if b.1 == u32::MAX {
             *b = (cand, i as u32);
             touched.push(slot as u16);
-        } else if (cand, points[i].id) < (b.0, points[b.1 as usize].id) {
+        } else if cand < b.0 || (cand == b.0 && points[i].id < points[b.1 as usize].id) {
             *b = (cand, i as u32);
         }
     };
@@ -328,7 +335,14 @@ fn dense_keep<const K: usize>(
     }
     // A sampling cell lies inside one block of the finer grid (16 is a multiple of the
     // cell's width in finer cells): one table per block, reset after it.
-    let (start, order) = group_by_block(c);
+    let owned;
+    let (start, order) = match blocks {
+        Some(b) => b,
+        None => {
+            owned = group_by_block(c);
+            &owned
+        }
+    };
     let w = (BLOCK >> shift).max(1) as usize;
     for b in 0..(BLOCK * BLOCK * BLOCK) as usize {
         for &i in &order[start[b] as usize..start[b + 1] as usize] {
@@ -452,7 +466,7 @@ mod tests {
         for cells in [1, 2, 3, 7, 16, 17, 100, 128, 255, 256] {
             let c = cells_of(&pts, &cube, cells);
             assert_eq!(
-                dense_keep(&pts, &cube, cells, &c, 0),
+                dense_keep(&pts, &cube, cells, &c, 0, None),
                 hashed_keep(&pts, &cube, cells),
                 "{cells} cells"
             );
@@ -461,10 +475,13 @@ mod tests {
         let c = cells_of(&pts, &cube, GRID);
         for shift in 0..=8 {
             let cells = GRID >> shift;
-            let keep = dense_keep(&pts, &cube, cells, &c, shift);
+            let keep = dense_keep(&pts, &cube, cells, &c, shift, None);
             assert_eq!(keep, hashed_keep(&pts, &cube, cells), "shift {shift}");
             let occupied = keep.iter().filter(|k| **k).count() as u64;
-            assert_eq!(occupied_per_grid(&c)[shift as usize], occupied);
+            assert_eq!(
+                occupied_per_grid(&c, &group_by_block(&c))[shift as usize],
+                occupied
+            );
         }
     }
 

@@ -4,8 +4,8 @@
 use tessera_model::PointAttributes;
 
 /// One point in the tileset's local frame (ENU metres) with its attributes and its
-/// identity: `id` = input index << 40 | point index, which orders points the same way
-/// whatever the thread count. `extra` holds the job's `K` extra values (GPS time,
+/// identity: `id` counts the points of all inputs in order (see [`IdPlan`]), which
+/// orders points the same way whatever the thread count. `extra` holds the job's `K` extra values (GPS time,
 /// extra-bytes dimensions) as physical values; jobs without them use `K = 0`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct TilePoint<const K: usize = 0> {
@@ -20,8 +20,37 @@ pub struct TilePoint<const K: usize = 0> {
     pub extra: [f64; K],
 }
 
-pub fn point_id(input: usize, index: u64) -> u64 {
-    ((input as u64) << 40) | index
+/// Point identities: the points of input `i` are numbered from the sum of the header
+/// counts before it, so every identity is below the total and fits in few bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdPlan {
+    first: Vec<u64>,
+    total: u64,
+}
+
+impl IdPlan {
+    /// From the header point counts of the inputs, in order.
+    pub fn new(counts: impl IntoIterator<Item = u64>) -> IdPlan {
+        let mut first = Vec::new();
+        let mut total = 0u64;
+        for c in counts {
+            first.push(total);
+            total = total.saturating_add(c);
+        }
+        IdPlan { first, total }
+    }
+
+    /// The identity of point `index` of input `input`.
+    #[inline]
+    pub fn id(&self, input: usize, index: u64) -> u64 {
+        self.first[input] + index
+    }
+
+    /// Bytes that hold every identity.
+    pub fn bytes(&self) -> usize {
+        let bits = 64 - self.total.saturating_sub(1).leading_zeros() as usize;
+        bits.div_ceil(8).max(1)
+    }
 }
 
 /// How positions are stored in a record.
@@ -42,7 +71,7 @@ enum PositionCoding {
 const MAX_OFFSET_EXP: i32 = 26;
 
 /// The byte layout of one job's point records: positions (exact or on the tiles'
-/// lattice), the identity and the class (which orders points in compact tiles even
+/// lattice), the identity (in as few bytes as the job's point count needs) and the class (which orders points in compact tiles even
 /// where it is not written), then only the attributes the job keeps (returns packed in
 /// one byte, as LAS stores them) and its extra values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,13 +81,21 @@ pub struct RecordLayout {
     intensity: bool,
     returns: bool,
     extras: usize,
+    id_bytes: usize,
     bytes: usize,
 }
 
 impl RecordLayout {
     /// The layout for `extras` extra values and the attributes in `keep`; positions on
-    /// the lattice of step `2^step_exp` m when `step_exp` is given.
-    pub fn new(keep: PointAttributes, extras: usize, step_exp: Option<i32>) -> RecordLayout {
+    /// the lattice of step `2^step_exp` m when `step_exp` is given; identities of
+    /// `id_bytes` bytes (1 to 8).
+    pub fn new(
+        keep: PointAttributes,
+        extras: usize,
+        step_exp: Option<i32>,
+        id_bytes: usize,
+    ) -> RecordLayout {
+        let id_bytes = id_bytes.clamp(1, 8);
         let positions = match step_exp {
             Some(e) => PositionCoding::Lattice {
                 step_exp: e,
@@ -73,7 +110,7 @@ impl RecordLayout {
             PositionCoding::Lattice { bytes, .. } => 3 * bytes,
         };
         let bytes = pos_bytes
-            + 8
+            + id_bytes
             + if keep.rgb { 6 } else { 0 }
             + if keep.intensity { 2 } else { 0 }
             + 1
@@ -85,6 +122,7 @@ impl RecordLayout {
             intensity: keep.intensity,
             returns: keep.returns,
             extras,
+            id_bytes,
             bytes,
         }
     }
@@ -133,7 +171,7 @@ impl RecordLayout {
             b[o..o + bytes.len()].copy_from_slice(bytes);
             o += bytes.len();
         };
-        put(&p.id.to_le_bytes());
+        put(&p.id.to_le_bytes()[..self.id_bytes]);
         if self.rgb {
             for c in p.rgb {
                 put(&c.to_le_bytes());
@@ -163,20 +201,30 @@ impl RecordLayout {
             a.copy_from_slice(&b[o..o + 8]);
             u64::from_le_bytes(a)
         };
+        // Eight bytes from `o`, zero past the record's end (only the low ones are used).
+        let wide_at = |o: usize| {
+            if o + 8 <= b.len() {
+                u64_at(o)
+            } else {
+                let mut a = [0u8; 8];
+                a[..b.len() - o].copy_from_slice(&b[o..]);
+                u64::from_le_bytes(a)
+            }
+        };
         let u16_at = |o: usize| u16::from_le_bytes([b[o], b[o + 1]]);
         let (pos, mut o) = match self.positions {
             PositionCoding::Exact => ([0, 8, 16].map(|o| f64::from_bits(u64_at(o))), 24),
             PositionCoding::Lattice { step_exp, bytes } => {
                 let step = f64::from(step_exp).exp2();
                 let shift = 64 - 8 * bytes as u32;
-                // Eight bytes from each axis's start stay inside the record (the
-                // identity follows the positions); the shifts keep the axis's own.
-                let axis = |k: usize| ((u64_at(k * bytes) << shift) as i64 >> shift) as f64 * step;
+                // The shifts keep the axis's own bytes and its sign.
+                let axis = |k: usize| ((wide_at(k * bytes) << shift) as i64 >> shift) as f64 * step;
                 ([axis(0), axis(1), axis(2)], 3 * bytes)
             }
         };
-        let id = u64_at(o);
-        o += 8;
+        let id_shift = 64 - 8 * self.id_bytes as u32;
+        let id = (wide_at(o) << id_shift) >> id_shift;
+        o += self.id_bytes;
         let mut rgb = [0; 3];
         if self.rgb {
             rgb = [u16_at(o), u16_at(o + 2), u16_at(o + 4)];
@@ -248,7 +296,7 @@ mod tests {
     fn sample() -> TilePoint<2> {
         TilePoint {
             pos: [1.5, -2.25, 1e6],
-            id: point_id(3, 123_456_789),
+            id: IdPlan::new([5, 1 << 40, 7]).id(1, 123_456_789),
             rgb: [1, 2, 65_535],
             classification: 6,
             intensity: 65_000,
@@ -259,8 +307,20 @@ mod tests {
     }
 
     #[test]
+    fn identities_count_the_inputs_in_order_in_the_fewest_bytes() {
+        let ids = IdPlan::new([3, 0, 5]);
+        assert_eq!([ids.id(0, 2), ids.id(2, 0), ids.id(2, 4)], [2, 3, 7]);
+        assert_eq!(ids.bytes(), 1);
+        assert_eq!(IdPlan::new([256]).bytes(), 1);
+        assert_eq!(IdPlan::new([257]).bytes(), 2);
+        assert_eq!(IdPlan::new([1 << 32, 1]).bytes(), 5);
+        assert_eq!(IdPlan::new([u64::MAX, 5]).bytes(), 8);
+        assert_eq!(IdPlan::new([]).bytes(), 1);
+    }
+
+    #[test]
     fn exact_records_round_trip() {
-        let layout = RecordLayout::new(all(), 2, None);
+        let layout = RecordLayout::new(all(), 2, None, 8);
         let mut buf = Vec::new();
         layout.write(&sample(), &mut buf);
         assert_eq!(buf.len(), layout.bytes());
@@ -275,11 +335,11 @@ mod tests {
             ..all()
         };
         for step_exp in [-10, -16] {
-            let layout = RecordLayout::new(keep, 1, Some(step_exp));
+            let layout = RecordLayout::new(keep, 1, Some(step_exp), 4);
             let step = f64::from(step_exp).exp2();
             let mut p = TilePoint {
                 pos: [1_234.567_891, -12_000_000.000_4, -0.000_3],
-                id: point_id(1, 42),
+                id: IdPlan::new([3_000_000_000, 100]).id(1, 42),
                 rgb: [0; 3],
                 classification: 2,
                 intensity: 513,
@@ -306,9 +366,14 @@ mod tests {
             p.pos = back.pos;
             assert_eq!(back, p);
         }
-        // Millimetre steps: 5 bytes per axis, so 15 + 8 + 2 + 1 + 1 + 8 bytes; the
-        // stored position is the one read back.
-        assert_eq!(RecordLayout::new(keep, 1, Some(-10)).bytes(), 35);
+        // Millimetre steps: 5 bytes per axis, so 15 + 4 + 2 + 1 + 1 + 8 bytes for a
+        // job of 10^8 points; the stored position is the one read back.
+        let ids = IdPlan::new([60_000_000, 40_000_000]);
+        assert_eq!(ids.bytes(), 4);
+        assert_eq!(
+            RecordLayout::new(keep, 1, Some(-10), ids.bytes()).bytes(),
+            31
+        );
         // Nothing kept but the class (it orders compact tiles).
         let none = PointAttributes {
             rgb: false,
@@ -317,8 +382,9 @@ mod tests {
             classification: false,
             returns: false,
         };
-        let layout = RecordLayout::new(none, 0, Some(-10));
-        assert_eq!(layout.bytes(), 15 + 8 + 1);
+        // One-byte identities: the record is shorter than the last axis's eight bytes.
+        let layout = RecordLayout::new(none, 0, Some(-10), IdPlan::new([200]).bytes());
+        assert_eq!(layout.bytes(), 15 + 1 + 1);
         let p = TilePoint {
             pos: [0.000_49, -0.000_5, 12_345.678_9],
             id: 7,

@@ -131,10 +131,30 @@ pub fn drain_file<const K: usize>(
     Ok(())
 }
 
+/// Files a [`CellWriter`] keeps open at once: a quarter of what the process may open
+/// (the rest is for inputs, tiles and other writers), at most one per cell of a level-4
+/// partition. Cells past that open their file for each write.
+fn max_open_files() -> usize {
+    let soft = rlimit::getrlimit(rlimit::Resource::NOFILE).map_or(1024, |(soft, _)| soft);
+    (soft / 4).clamp(16, 4096) as usize
+}
+
+/// Where one cell's records go once they no longer fit in memory.
+#[derive(Default)]
+enum CellFile {
+    /// Nothing written yet.
+    #[default]
+    None,
+    /// Kept open, buffered.
+    Open(BufWriter<File>),
+    /// Written and closed; reopened to append.
+    Closed,
+}
+
 /// One cell's records: those written to its file (once it has one) and those held.
 #[derive(Default)]
 struct Cell {
-    file: Option<BufWriter<File>>,
+    file: CellFile,
     count: u64,
     held: Vec<u8>,
 }
@@ -149,6 +169,8 @@ pub struct CellWriter {
     slots: Vec<Mutex<Cell>>,
     hold_bytes: usize,
     held: AtomicUsize,
+    open_files: AtomicUsize,
+    max_open_files: usize,
 }
 
 impl CellWriter {
@@ -169,6 +191,8 @@ impl CellWriter {
             slots,
             hold_bytes,
             held: AtomicUsize::new(0),
+            open_files: AtomicUsize::new(0),
+            max_open_files: max_open_files(),
         }
     }
 
@@ -214,14 +238,31 @@ impl CellWriter {
         }
         let path = file_path(&self.dir, &self.prefix, self.cells[i]);
         let cell = &mut *g;
-        if cell.file.is_none() {
-            let f = File::create(&path).map_err(|e| spill_err(&path, e))?;
-            cell.file = Some(BufWriter::with_capacity(64 << 10, f));
-        }
-        if let Some(w) = cell.file.as_mut() {
-            w.write_all(&cell.held)
-                .and_then(|_| w.write_all(bytes))
-                .map_err(|e| spill_err(&path, e))?;
+        let write = |w: &mut dyn Write| w.write_all(&cell.held).and_then(|_| w.write_all(bytes));
+        match &mut cell.file {
+            CellFile::Open(w) => write(w).map_err(|e| spill_err(&path, e))?,
+            CellFile::None
+                if self
+                    .open_files
+                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                        (n < self.max_open_files).then_some(n + 1)
+                    })
+                    .is_ok() =>
+            {
+                let f = File::create(&path).map_err(|e| spill_err(&path, e))?;
+                let mut w = BufWriter::with_capacity(64 << 10, f);
+                write(&mut w).map_err(|e| spill_err(&path, e))?;
+                cell.file = CellFile::Open(w);
+            }
+            first_or_closed => {
+                let mut f = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&path)
+                    .map_err(|e| spill_err(&path, e))?;
+                write(&mut f).map_err(|e| spill_err(&path, e))?;
+                *first_or_closed = CellFile::Closed;
+            }
         }
         self.held.fetch_sub(cell.held.capacity(), Ordering::Relaxed);
         cell.held = Vec::new();
@@ -234,7 +275,7 @@ impl CellWriter {
         for (id, slot) in self.cells.into_iter().zip(self.slots) {
             let path = file_path(&self.dir, &self.prefix, id);
             let cell = slot.into_inner().unwrap_or_else(|p| p.into_inner());
-            if let Some(mut w) = cell.file {
+            if let CellFile::Open(mut w) = cell.file {
                 w.flush().map_err(|e| spill_err(&path, e))?;
             }
             if cell.count > 0 {
@@ -275,7 +316,7 @@ mod tests {
             classification: true,
             returns: true,
         };
-        RecordLayout::new(keep, 1, None)
+        RecordLayout::new(keep, 1, None, 3)
     }
 
     fn encoded(ids: std::ops::Range<u64>) -> Vec<u8> {
@@ -292,10 +333,18 @@ mod tests {
     fn cells_hold_then_spill_and_read_back_in_order() {
         // Nothing held; the first cell held, the second on disk, then the first's
         // buffer overflowing to disk and later records held again; everything held.
-        for hold in [0, 100 << 10, 64 << 20] {
+        // With every file kept open, and with none (each write reopens its file).
+        for (hold, max_open) in [
+            (0, 8),
+            (0, 0),
+            (100 << 10, 8),
+            (100 << 10, 1),
+            (64 << 20, 8),
+        ] {
             let dir = tempfile::tempdir().unwrap();
             let cells: Vec<OctTileId> = (0..2).map(|o| OctTileId::ROOT.child(o)).collect();
-            let w = CellWriter::new(dir.path(), "cell", cells.clone(), hold);
+            let mut w = CellWriter::new(dir.path(), "cell", cells.clone(), hold);
+            w.max_open_files = max_open;
             let a = w.slot(cells[0]).unwrap();
             let b = w.slot(cells[1]).unwrap();
             w.append(a, &encoded(0..3), 3).unwrap();
