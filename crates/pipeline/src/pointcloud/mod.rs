@@ -458,13 +458,14 @@ fn tile_with<const K: usize>(job: TileJob) -> Result<TilingResult, PipelineError
     let budget = (job.spec.tiling.cell_budget_points * plain / std::mem::size_of::<TilePoint<K>>())
         .max(job.spec.tiling.max_points_per_tile);
     let level = spill_level(total, budget);
-    // A fine partition keeps many cell files open: allow the process what its hard limit
-    // does (the writer opens files per write past a quarter of the soft limit anyway).
-    let _ = rlimit::increase_nofile_limit(8 * 8u64.pow(u32::from(level)) + 1024);
+    let cells = cells_at(level);
+    // The writer keeps a file open per cell while a quarter of the soft open-file limit
+    // allows (and reopens files past that): ask for enough, up to the hard limit.
+    let _ = rlimit::increase_nofile_limit(4 * cells.len() as u64 + 1024);
     let writer = CellWriter::new(
         job.spill_dir,
         "cell",
-        cells_at(level),
+        cells,
         job.spec.tiling.spill_memory_bytes,
     );
     let step_exp = crate::encode::quantize::step_exponent(finest_scale_m(job.inputs));

@@ -209,9 +209,12 @@ fn block_of(c: [u8; 3]) -> usize {
     (b[0] << 8) | (b[1] << 4) | b[2]
 }
 
+/// `(start, order)`: point indices grouped by 16³ block, see [`group_by_block`].
+type Blocks = (Vec<u32>, Vec<u32>);
+
 /// Point indices grouped by 16³ block of their cell (a counting sort; input order is
 /// kept inside each block): `order[start[b]..start[b + 1]]` are block `b`'s points.
-fn group_by_block(c: &[[u8; 3]]) -> (Vec<u32>, Vec<u32>) {
+fn group_by_block(c: &[[u8; 3]]) -> Blocks {
     let blocks = (BLOCK * BLOCK * BLOCK) as usize;
     let mut start = vec![0u32; blocks + 1];
     for &cell in c {
@@ -233,7 +236,7 @@ fn group_by_block(c: &[[u8; 3]]) -> (Vec<u32>, Vec<u32>) {
 /// Occupied cells on the grids `GRID >> s`, s = 0..=8, from the cells at [`GRID`].
 /// Cells of a coarser power-of-two grid are the finer ones shifted right: the scale
 /// factors differ by exact powers of two, so the floors agree.
-fn occupied_per_grid(c: &[[u8; 3]], blocks: &(Vec<u32>, Vec<u32>)) -> [u64; 9] {
+fn occupied_per_grid(c: &[[u8; 3]], blocks: &Blocks) -> [u64; 9] {
     let mut counts = [0u64; 9];
     let (start, order) = blocks;
     // Inside a block: bit sets of the cells at shifts 0..=3 (16³, 8³, 4³, 2³ cells).
@@ -290,7 +293,7 @@ fn dense_keep<const K: usize>(
     cells: u32,
     c: &[[u8; 3]],
     shift: u32,
-    blocks: Option<&(Vec<u32>, Vec<u32>)>,
+    blocks: Option<&Blocks>,
 ) -> Vec<bool> {
     let size = cube.edge / f64::from(cells);
     // Distances to the cell centres in one pass in point order, so the visits by block
@@ -307,12 +310,11 @@ fn dense_keep<const K: usize>(
             f64::to_bits(d2)
         })
         .collect();
-    let d2 = |i: usize| dist[i];
     let mut keep = vec![false; points.len()];
     let mut best = vec![(u64::MAX, u32::MAX); 4096];
     let mut touched: Vec<u16> = Vec::with_capacity(4096);
     let offer = |slot: usize, i: usize, best: &mut [(u64, u32)], touched: &mut Vec<u16>| {
-        let cand = d2(i);
+        let cand = dist[i];
         let b = &mut best[slot];
         if b.1 == u32::MAX {
             *b = (cand, i as u32);
