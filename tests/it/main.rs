@@ -4,6 +4,7 @@
 mod bad_input;
 mod citygml_reader;
 mod citygml_route;
+mod cli;
 mod fixtures;
 mod helpers;
 mod hostile_citygml;

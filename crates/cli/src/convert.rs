@@ -1,7 +1,8 @@
 //! `tessera convert`.
 
 use crate::progress_view::ProgressView;
-use clap::{Args, ValueEnum};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args, ValueEnum};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -9,8 +10,8 @@ use tessera_model::{CrsSpec, TilingScheme};
 use tessera_pipeline::imagery::{ImageFormat, ImageryOptions, Resampling};
 use tessera_pipeline::terrain::TerrainOptions;
 use tessera_pipeline::{
-    CityOptions, ErrorKind, JobReport, JobSpec, ModelOptions, PointCompression, Progress, Target,
-    TilesFormat, TilingOptions, TreeLayout,
+    CityOptions, ErrorKind, JobReport, JobSpec, ModelOptions, PointCompression, Progress, Source,
+    Target, TilesFormat, TilingOptions, TreeLayout,
 };
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -89,124 +90,17 @@ pub struct ConvertArgs {
     /// Vertical grid (.gtx/.gsb/.byn) that turns orthometric heights into ellipsoidal ones
     #[arg(long, value_name = "GRID")]
     geoid: Option<PathBuf>,
-    /// What to make: 3D Tiles from point clouds, or imagery tiles from GeoTIFFs
+    /// What to make: 3D Tiles (from point clouds, CityGML or a model), imagery tiles or
+    /// terrain (from GeoTIFFs)
     #[arg(long, value_enum, default_value = "3dtiles")]
     to: TargetArg,
     /// Output flavour: 3dtiles or 3dtiles-1.0 for 3D Tiles; png, jpg, webp or auto for
     /// imagery (default: 3dtiles / png)
     #[arg(long, value_enum)]
     format: Option<FormatArg>,
-    /// Imagery: tiling profile
-    #[arg(long, value_enum, default_value = "mercator")]
-    profile: ProfileArg,
-    /// Imagery: resampling
-    #[arg(long, value_enum, default_value = "bilinear")]
-    resampling: ResamplingArg,
-    /// Imagery: coarsest zoom (default: where the raster fits one tile)
-    #[arg(long, value_name = "Z")]
-    min_zoom: Option<u8>,
-    /// Imagery: finest zoom (default: the raster's resolution, never scaled up)
-    #[arg(long, value_name = "Z")]
-    max_zoom: Option<u8>,
-    /// Imagery: number rows from the north in folder names (XYZ / slippy map) instead of TMS
-    #[arg(long)]
-    xyz: bool,
-    /// Imagery: map values MIN..MAX of 16-bit or float rasters onto 0..255 (default: 2-98 %
-    /// stretch). Models: one factor from model units to metres (default 1)
-    #[arg(long, value_name = "MIN,MAX|FACTOR")]
-    scale: Option<String>,
-    /// Models: where the model's origin goes: longitude and latitude in degrees, ellipsoidal
-    /// height in metres
-    #[arg(long, value_name = "LON,LAT,HEIGHT", allow_hyphen_values = true)]
-    position: Option<String>,
-    /// Models: turn clockwise from north, in degrees (as CesiumJS's heading)
-    #[arg(
-        long,
-        default_value_t = 0.0,
-        value_name = "DEG",
-        allow_hyphen_values = true
-    )]
-    heading: f64,
-    /// Models: pitch in degrees (as CesiumJS's)
-    #[arg(
-        long,
-        default_value_t = 0.0,
-        value_name = "DEG",
-        allow_hyphen_values = true
-    )]
-    pitch: f64,
-    /// Models: roll in degrees (as CesiumJS's)
-    #[arg(
-        long,
-        default_value_t = 0.0,
-        value_name = "DEG",
-        allow_hyphen_values = true
-    )]
-    roll: f64,
-    /// Models and city models: most triangles in one tile; larger models are split into
-    /// levels of detail
-    #[arg(long, default_value_t = ModelOptions::default().max_triangles_per_tile, value_name = "N")]
-    max_triangles_per_tile: usize,
-    /// CityGML: draw this LoD (0-4) where an object has it, else the object's highest
-    #[arg(long, value_name = "N")]
-    lod: Option<u8>,
-    /// CityGML: move each building vertically so its lowest point sits on this terrain
-    /// (a DEM GeoTIFF, or a quantized-mesh terrain folder written by `--to terrain`)
-    #[arg(long, value_name = "DEM|DIR")]
-    clamp_to_terrain: Option<PathBuf>,
-    /// CityGML: appearance theme to draw (default: the first with textures)
-    #[arg(long, value_name = "NAME")]
-    theme: Option<String>,
-    /// Imagery: JPEG quality
-    #[arg(long, default_value_t = 85, value_name = "1-100")]
-    quality: u8,
-    /// Imagery: tile edge in pixels
-    #[arg(long, default_value_t = 256, value_name = "PX")]
-    tile_size: u32,
-    /// Imagery: also write fully transparent tiles inside the bounds
-    #[arg(long)]
-    write_empty: bool,
-    /// Imagery: also write WMTSCapabilities.xml (needs --xyz)
-    #[arg(long)]
-    wmts: bool,
-    /// Terrain: largest height error at the finest zoom in metres, doubling per coarser zoom
-    /// (default: half a DEM pixel)
-    #[arg(long, value_name = "METRES")]
-    max_error: Option<f64>,
-    /// Terrain: quantized-mesh extensions to write: octvertexnormals, watermask, metadata
-    #[arg(
-        long,
-        value_delimiter = ',',
-        default_value = "octvertexnormals,metadata"
-    )]
-    extensions: Vec<String>,
-    /// Terrain: 8-bit raster whose non-zero pixels are water, for the watermask extension
-    #[arg(long, value_name = "FILE")]
-    water_mask: Option<PathBuf>,
     /// Write one .3tz archive instead of a directory
     #[arg(long)]
     archive: bool,
-    /// Most points in one tile before it is split
-    #[arg(long, default_value_t = TilingOptions::default().max_points_per_tile, value_name = "N")]
-    max_points_per_tile: usize,
-    /// Thin the cloud: keep one point per cube of this edge in metres (default: keep all)
-    #[arg(long, value_name = "METRES")]
-    sample_spacing: Option<f64>,
-    /// Point tiles: meshopt quantizes positions (steps of at most 1 mm) and compresses
-    /// every attribute (EXT_meshopt_compression; 3D Tiles 1.0: POSITION_QUANTIZED); none
-    /// writes plain floats any glTF reader takes
-    #[arg(long, value_enum, default_value = "meshopt")]
-    compression: CompressionArg,
-    /// Point clouds: implicit writes a 3D Tiles 1.1 implicit octree (a small tileset.json
-    /// and subtree files), explicit lists every tile in tileset.json; auto is implicit
-    /// above 2000 tiles. 3D Tiles 1.0 output is always explicit
-    #[arg(long, value_enum, default_value = "auto")]
-    tiling: TreeArg,
-    /// Point clouds: per-point attributes to keep, comma-separated: rgb, intensity,
-    /// classification, returns, gps_time and extra-bytes dimension names (e.g. Deviation);
-    /// `none` keeps positions only. Default: all (up to 16 extra values)
-    #[arg(long, value_name = "LIST", value_delimiter = ',')]
-    attributes: Option<Vec<String>>,
     /// Worker threads (default: all cores)
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
@@ -227,6 +121,250 @@ pub struct ConvertArgs {
     /// Print only errors
     #[arg(short, long)]
     quiet: bool,
+    /// Print the job report as JSON on standard output instead of the summary lines
+    #[arg(long)]
+    json: bool,
+    /// Most points in one tile before it is split
+    #[arg(help_heading = "Point clouds", long, default_value_t = TilingOptions::default().max_points_per_tile, value_name = "N")]
+    max_points_per_tile: usize,
+    /// Thin the cloud: keep one point per cube of this edge in metres (default: keep all)
+    #[arg(help_heading = "Point clouds", long, value_name = "METRES")]
+    sample_spacing: Option<f64>,
+    /// Meshopt quantizes positions (steps of at most 1 mm) and compresses
+    /// every attribute (EXT_meshopt_compression; 3D Tiles 1.0: POSITION_QUANTIZED); none
+    /// writes plain floats any glTF reader takes
+    #[arg(
+        help_heading = "Point clouds",
+        long,
+        value_enum,
+        default_value = "meshopt"
+    )]
+    compression: CompressionArg,
+    /// Implicit writes a 3D Tiles 1.1 implicit octree (a small tileset.json
+    /// and subtree files), explicit lists every tile in tileset.json; auto is implicit
+    /// above 2000 tiles. 3D Tiles 1.0 output is always explicit
+    #[arg(
+        help_heading = "Point clouds",
+        long,
+        value_enum,
+        default_value = "auto"
+    )]
+    tiling: TreeArg,
+    /// Per-point attributes to keep, comma-separated: rgb, intensity,
+    /// classification, returns, gps_time and extra-bytes dimension names (e.g. Deviation);
+    /// `none` keeps positions only. Default: all (up to 16 extra values)
+    #[arg(
+        help_heading = "Point clouds",
+        long,
+        value_name = "LIST",
+        value_delimiter = ','
+    )]
+    attributes: Option<Vec<String>>,
+    /// Draw this LoD (0-4) where an object has it, else the object's highest
+    #[arg(help_heading = "CityGML", long, value_name = "N")]
+    lod: Option<u8>,
+    /// Move each building vertically so its lowest point sits on this terrain
+    /// (a DEM GeoTIFF, or a quantized-mesh terrain folder written by `--to terrain`)
+    #[arg(help_heading = "CityGML", long, value_name = "DEM|DIR")]
+    clamp_to_terrain: Option<PathBuf>,
+    /// Appearance theme to draw (default: the first with textures)
+    #[arg(help_heading = "CityGML", long, value_name = "NAME")]
+    theme: Option<String>,
+    /// Most triangles in one tile; larger models are split into
+    /// levels of detail
+    #[arg(help_heading = "CityGML and models", long, default_value_t = ModelOptions::default().max_triangles_per_tile, value_name = "N")]
+    max_triangles_per_tile: usize,
+    /// One factor from model units to metres (default 1)
+    #[arg(help_heading = "Models (glTF/GLB)", long, value_name = "FACTOR")]
+    scale: Option<String>,
+    /// Where the model's origin goes: longitude and latitude in degrees, ellipsoidal
+    /// height in metres
+    #[arg(
+        help_heading = "Models (glTF/GLB)",
+        long,
+        value_name = "LON,LAT,HEIGHT",
+        allow_hyphen_values = true
+    )]
+    position: Option<String>,
+    /// Turn clockwise from north, in degrees (as CesiumJS's heading)
+    #[arg(
+        help_heading = "Models (glTF/GLB)",
+        long,
+        default_value_t = 0.0,
+        value_name = "DEG",
+        allow_hyphen_values = true
+    )]
+    heading: f64,
+    /// Pitch in degrees (as CesiumJS's)
+    #[arg(
+        help_heading = "Models (glTF/GLB)",
+        long,
+        default_value_t = 0.0,
+        value_name = "DEG",
+        allow_hyphen_values = true
+    )]
+    pitch: f64,
+    /// Roll in degrees (as CesiumJS's)
+    #[arg(
+        help_heading = "Models (glTF/GLB)",
+        long,
+        default_value_t = 0.0,
+        value_name = "DEG",
+        allow_hyphen_values = true
+    )]
+    roll: f64,
+    /// Tiling profile
+    #[arg(help_heading = "Imagery", long, value_enum, default_value = "mercator")]
+    profile: ProfileArg,
+    /// Resampling
+    #[arg(help_heading = "Imagery", long, value_enum, default_value = "bilinear")]
+    resampling: ResamplingArg,
+    /// Number rows from the north in folder names (XYZ / slippy map) instead of TMS
+    #[arg(help_heading = "Imagery", long)]
+    xyz: bool,
+    /// Map values MIN..MAX of 16-bit or float rasters onto 0..255 (default: the 2nd-98th
+    /// percentile)
+    #[arg(help_heading = "Imagery", long, value_name = "MIN,MAX")]
+    stretch: Option<String>,
+    /// JPEG quality
+    #[arg(
+        help_heading = "Imagery",
+        long,
+        default_value_t = 85,
+        value_name = "1-100"
+    )]
+    quality: u8,
+    /// Tile edge in pixels
+    #[arg(
+        help_heading = "Imagery",
+        long,
+        default_value_t = 256,
+        value_name = "PX"
+    )]
+    tile_size: u32,
+    /// Also write fully transparent tiles inside the bounds
+    #[arg(help_heading = "Imagery", long)]
+    write_empty: bool,
+    /// Also write WMTSCapabilities.xml (needs --xyz)
+    #[arg(help_heading = "Imagery", long)]
+    wmts: bool,
+    /// Coarsest zoom (default: where the raster fits one tile)
+    #[arg(help_heading = "Imagery and terrain", long, value_name = "Z")]
+    min_zoom: Option<u8>,
+    /// Finest zoom (default: the raster's resolution, never scaled up)
+    #[arg(help_heading = "Imagery and terrain", long, value_name = "Z")]
+    max_zoom: Option<u8>,
+    /// Largest height error at the finest zoom in metres, doubling per coarser zoom
+    /// (default: half a DEM pixel)
+    #[arg(help_heading = "Terrain", long, value_name = "METRES")]
+    max_error: Option<f64>,
+    /// Quantized-mesh extensions to write: octvertexnormals, watermask, metadata
+    #[arg(
+        help_heading = "Terrain",
+        long,
+        value_delimiter = ',',
+        default_value = "octvertexnormals,metadata"
+    )]
+    extensions: Vec<String>,
+    /// 8-bit raster whose non-zero pixels are water, for the watermask extension
+    #[arg(help_heading = "Terrain", long, value_name = "FILE")]
+    water_mask: Option<PathBuf>,
+}
+
+/// What a job makes, as far as its flags go.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Route {
+    Points,
+    City,
+    Model,
+    Imagery,
+    Terrain,
+}
+
+impl Route {
+    fn describe(self) -> &'static str {
+        match self {
+            Route::Points => "a point-cloud job (LAS/LAZ to 3D Tiles)",
+            Route::City => "a CityGML job",
+            Route::Model => "a glTF model job",
+            Route::Imagery => "an imagery job (--to imagery)",
+            Route::Terrain => "a terrain job (--to terrain)",
+        }
+    }
+}
+
+/// Flags that only some routes read (by clap id), with those routes; the rest apply to
+/// every job.
+const ROUTE_FLAGS: &[(&str, &[Route])] = {
+    use Route::*;
+    &[
+        ("format", &[Points, City, Model, Imagery]),
+        ("archive", &[Points, City, Model]),
+        ("geoid", &[Points, City, Model]),
+        ("allow_outside_refs", &[City, Model]),
+        ("max_points_per_tile", &[Points]),
+        ("sample_spacing", &[Points]),
+        ("compression", &[Points]),
+        ("tiling", &[Points]),
+        ("attributes", &[Points]),
+        ("lod", &[City]),
+        ("clamp_to_terrain", &[City]),
+        ("theme", &[City]),
+        ("max_triangles_per_tile", &[City, Model]),
+        ("position", &[Model]),
+        ("heading", &[Model]),
+        ("pitch", &[Model]),
+        ("roll", &[Model]),
+        ("scale", &[Model]),
+        ("stretch", &[Imagery]),
+        ("profile", &[Imagery]),
+        ("resampling", &[Imagery]),
+        ("xyz", &[Imagery]),
+        ("quality", &[Imagery]),
+        ("tile_size", &[Imagery]),
+        ("write_empty", &[Imagery]),
+        ("wmts", &[Imagery]),
+        ("min_zoom", &[Imagery, Terrain]),
+        ("max_zoom", &[Imagery, Terrain]),
+        ("max_error", &[Terrain]),
+        ("extensions", &[Terrain]),
+        ("water_mask", &[Terrain]),
+    ]
+};
+
+/// The route a job takes: from `--to`, and for 3D Tiles from the inputs (CityGML first,
+/// then a model, then point clouds, as the pipeline decides). `None` where the inputs
+/// cannot be routed: the job then reports why.
+fn route_of(args: &ConvertArgs) -> Option<Route> {
+    match args.to {
+        TargetArg::Imagery => Some(Route::Imagery),
+        TargetArg::Terrain => Some(Route::Terrain),
+        TargetArg::Tiles3d => {
+            let spec = JobSpec::new(args.inputs.clone(), args.output.clone());
+            match tessera_pipeline::route::route_tiles(&spec).ok()?.source {
+                Source::PointCloud => Some(Route::Points),
+                Source::CityModel => Some(Route::City),
+                Source::Model => Some(Route::Model),
+            }
+        }
+    }
+}
+
+/// A flag given on the command line that `route` does not read is a usage error naming
+/// the route and the routes that read it.
+fn check_route_flags(route: Route, given: impl Fn(&str) -> bool) -> Result<(), ExitCode> {
+    for (id, routes) in ROUTE_FLAGS {
+        if given(id) && !routes.contains(&route) {
+            let flag = format!("--{}", id.replace('_', "-"));
+            let users: Vec<&str> = routes.iter().map(|r| r.describe()).collect();
+            return Err(usage(format!(
+                "{flag} does not apply to {}: it is for {}",
+                route.describe(),
+                users.join(" or ")
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn usage(msg: impl std::fmt::Display) -> ExitCode {
@@ -444,11 +582,11 @@ fn imagery_options(args: &ConvertArgs) -> Result<ImageryOptions, ExitCode> {
         Some(FormatArg::Auto) => ImageFormat::Auto,
         Some(_) => return Err(usage("--format for imagery is png, jpg, webp or auto")),
     };
-    let scale = match &args.scale {
+    let scale = match &args.stretch {
         None => None,
-        Some(s) => match numbers("--scale", s, 2)?.as_slice() {
+        Some(s) => match numbers("--stretch", s, 2)?.as_slice() {
             [a, b] if b > a => Some((*a, *b)),
-            _ => return Err(usage("--scale takes MIN,MAX with MIN < MAX")),
+            _ => return Err(usage("--stretch takes MIN,MAX with MIN < MAX")),
         },
     };
     if !(1..=100).contains(&args.quality) {
@@ -495,7 +633,15 @@ fn imagery_options(args: &ConvertArgs) -> Result<ImageryOptions, ExitCode> {
     })
 }
 
-pub fn run(args: ConvertArgs) -> ExitCode {
+/// Run `tessera convert`; `matches` tell which flags were given on the command line.
+pub fn run(args: ConvertArgs, matches: Option<&ArgMatches>) -> ExitCode {
+    let given =
+        |id: &str| matches.is_some_and(|m| m.value_source(id) == Some(ValueSource::CommandLine));
+    if let Some(route) = route_of(&args) {
+        if let Err(code) = check_route_flags(route, given) {
+            return code;
+        }
+    }
     let spec = match spec_from(&args) {
         Ok(s) => s,
         Err(code) => return code,
@@ -545,7 +691,16 @@ pub fn run(args: ConvertArgs) -> ExitCode {
                     return ExitCode::from(4);
                 }
             }
-            print_report(&report, started.elapsed(), args.quiet);
+            if args.json {
+                if !args.quiet {
+                    print_warnings(&report);
+                }
+                let json = serde_json::to_string_pretty(&report).unwrap_or_default();
+                println!("{json}");
+            } else if !args.quiet {
+                print_warnings(&report);
+                print_report(&report, started.elapsed());
+            }
             ExitCode::SUCCESS
         }
         Err(e) => {
@@ -560,16 +715,16 @@ pub fn run(args: ConvertArgs) -> ExitCode {
     }
 }
 
-fn print_report(r: &JobReport, took: std::time::Duration, quiet: bool) {
-    if quiet {
-        return;
-    }
+fn print_warnings(r: &JobReport) {
     for w in &r.warnings {
         eprintln!("warning: {}", w.message);
     }
     if r.warnings_dropped > 0 {
         eprintln!("warning: {} more warnings not shown", r.warnings_dropped);
     }
+}
+
+fn print_report(r: &JobReport, took: std::time::Duration) {
     let secs = took.as_secs_f64();
     if r.objects_read > 0 {
         for i in &r.inputs {
