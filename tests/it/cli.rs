@@ -222,3 +222,50 @@ fn completions_and_manual_pages_cover_every_command() {
     let convert = std::fs::read_to_string(pages.join("tessera-convert.1")).unwrap();
     assert!(convert.contains("max\\-points\\-per\\-tile"), "{convert}");
 }
+
+#[test]
+fn progress_lines_count_in_each_routes_own_units() {
+    let d = tempfile::tempdir().unwrap();
+    let f = |n: &str| fixture(n).to_str().unwrap().to_owned();
+    let runs: Vec<(Vec<String>, &str)> = vec![
+        (vec![f("tiny.las")], "done: 64 / 64 points"),
+        (vec![f("tiny.gml")], "done: 1 / 1 tiles"),
+        (
+            vec![f("tiny.gltf"), "--position".into(), "7,50,100".into()],
+            "done: 1 / 1 tiles",
+        ),
+        (
+            vec!["--to".into(), "imagery".into(), f("tiny-rgb.tif")],
+            "done: 1 / 1 finest-zoom tiles",
+        ),
+        (
+            vec!["--to".into(), "terrain".into(), f("tiny-dem.tif")],
+            " tiles",
+        ),
+    ];
+    for (k, (extra, want)) in runs.iter().enumerate() {
+        let o = d.path().join(format!("o{k}"));
+        let mut args: Vec<&str> = vec!["convert", "-o", o.to_str().unwrap()];
+        args.extend(extra.iter().map(String::as_str));
+        let c = run(&args, d.path());
+        assert_eq!(c.code, Some(0), "{args:?}: {}", c.stderr);
+        let lines: Vec<&str> = c
+            .stderr
+            .lines()
+            .filter(|l| l.starts_with("tessera:"))
+            .collect();
+        let last = lines
+            .last()
+            .unwrap_or_else(|| panic!("{args:?}: no progress line: {}", c.stderr));
+        assert!(
+            last.starts_with("tessera: 100% done: ") && last.ends_with(want),
+            "{args:?}: {last}"
+        );
+        if k > 0 {
+            assert!(
+                lines.iter().all(|l| !l.contains("points")),
+                "{args:?}: {lines:?}"
+            );
+        }
+    }
+}

@@ -21,7 +21,7 @@ pub use crs::{CrsError, CrsSpec};
 pub use frame::{check_placement, EnuFrame, PLACEMENT_HEIGHT_RANGE_M};
 pub use mesh::{TriangleMesh, VertexColumn};
 pub use points::{ExtraDimension, PointAttributes, PointChunk, ScalarKind};
-pub use progress::{ProgressSnapshot, Stage};
+pub use progress::{ProgressSnapshot, Stage, WorkKind};
 pub use quad::{QuadTileId, Rect, TilingScheme, MERCATOR_HALF_WORLD_M};
 pub use raster::GeoTransform;
 pub use tile_id::OctTileId;

@@ -25,8 +25,32 @@ impl fmt::Display for Stage {
     }
 }
 
+/// What the current stage of a job counts, in the route's own terms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WorkKind {
+    Points,
+    CityDocuments,
+    Tiles,
+    /// Imagery: tiles of the finest zoom (the coarser ones are made from them).
+    FinestTiles,
+}
+
+impl WorkKind {
+    /// The counted things, plural.
+    pub fn label(self) -> &'static str {
+        match self {
+            WorkKind::Points => "points",
+            WorkKind::CityDocuments => "CityGML documents",
+            WorkKind::Tiles => "tiles",
+            WorkKind::FinestTiles => "finest-zoom tiles",
+        }
+    }
+}
+
 /// A consistent-enough view of a job's counters. `percent` is monotonic and stays
-/// below 100 until the output is committed.
+/// below 100 until the output is committed. `done` of `total` are what the current
+/// stage counts (`work`; none while inspecting and committing).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct ProgressSnapshot {
     pub percent: f64,
@@ -34,4 +58,10 @@ pub struct ProgressSnapshot {
     pub points_read: u64,
     pub points_total: u64,
     pub tiles_written: u64,
+    #[serde(default)]
+    pub work: Option<WorkKind>,
+    #[serde(default)]
+    pub done: u64,
+    #[serde(default)]
+    pub total: u64,
 }

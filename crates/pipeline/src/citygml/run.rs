@@ -33,7 +33,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use tessera_model::{Aabb, EnuFrame, Stage, TriangleMesh};
+use tessera_model::{Aabb, EnuFrame, Stage, TriangleMesh, WorkKind};
 
 /// CityGML options.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -608,6 +608,8 @@ fn warn_dropped_attributes(
 /// Convert CityGML documents into a 3D Tiles tileset.
 pub fn run_citygml(spec: &JobSpec, progress: &Progress) -> Result<JobReport, PipelineError> {
     let warnings = Warnings::default();
+    // Parsing, meshing and placing the documents take most of a city run.
+    progress.plan(&[(Stage::Read, 3.0), (Stage::Tile, 1.0)]);
     progress.enter(Stage::Inspect);
     let docs = discover_job(spec, &warnings)?;
     let sampler = match &spec.city.clamp_to_terrain {
@@ -634,6 +636,7 @@ pub fn run_citygml(spec: &JobSpec, progress: &Progress) -> Result<JobReport, Pip
         ..ReadLimits::default()
     };
     let total_docs = docs.len() as u64;
+    progress.counting(WorkKind::CityDocuments, total_docs);
     let done = AtomicU64::new(0);
     let results: Vec<_> = docs
         .par_iter()
@@ -881,6 +884,7 @@ pub fn run_citygml(spec: &JobSpec, progress: &Progress) -> Result<JobReport, Pip
     let written_triangles = AtomicU64::new(0);
     let done = AtomicU64::new(0);
     let total = tiles.len() as u64;
+    progress.counting(WorkKind::Tiles, total);
     let id_column = match spec.format {
         TilesFormat::Tiles11 => "_FEATURE_ID_0",
         TilesFormat::Tiles10 => "_BATCHID",

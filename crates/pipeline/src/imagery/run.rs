@@ -13,7 +13,7 @@ use crate::report::{InputSummary, JobReport, Warnings};
 use crate::sink::{DirectorySink, TileSink};
 use rayon::prelude::*;
 use std::sync::atomic::{AtomicU64, Ordering};
-use tessera_model::{QuadTileId, Stage};
+use tessera_model::{QuadTileId, Stage, WorkKind};
 
 /// Deepest zoom accepted.
 const MAX_ZOOM: u8 = 24;
@@ -21,6 +21,7 @@ const MAX_ZOOM: u8 = 24;
 pub fn run_imagery(spec: &JobSpec, progress: &Progress) -> Result<JobReport, PipelineError> {
     let opts = &spec.imagery;
     let warnings = Warnings::default();
+    progress.plan(&[(Stage::Tile, 1.0)]);
     progress.enter(Stage::Inspect);
     let files = discover(&spec.inputs, InputFormat::Tiff, &warnings)?;
     let cache = ChunkCache::new(JOB_CACHE_BYTES);
@@ -91,6 +92,7 @@ pub fn run_imagery(spec: &JobSpec, progress: &Progress) -> Result<JobReport, Pip
     };
     let sink = DirectorySink::new(&spec.output)?;
     progress.enter(Stage::Tile);
+    progress.counting(WorkKind::FinestTiles, base_total);
     let pyramid = Pyramid {
         sources: &sources,
         cache: &cache,

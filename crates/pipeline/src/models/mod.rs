@@ -29,7 +29,7 @@ use place::Placement;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use tessera_model::{Aabb, EnuFrame, Stage};
+use tessera_model::{Aabb, EnuFrame, Stage, WorkKind};
 
 /// Placement and tiling of a model.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -224,6 +224,8 @@ fn placement(spec: &JobSpec, path: &std::path::Path) -> Result<Placement, Pipeli
 /// Convert one glTF/GLB model into a 3D Tiles tileset.
 pub fn run_model(spec: &JobSpec, progress: &Progress) -> Result<JobReport, PipelineError> {
     let warnings = Warnings::default();
+    // Loading a model is quick next to splitting and encoding it.
+    progress.plan(&[(Stage::Read, 1.0), (Stage::Tile, 4.0)]);
     progress.enter(Stage::Inspect);
     let files = discover(&spec.inputs, InputFormat::Gltf, &warnings)?;
     if files.len() != 1 {
@@ -297,6 +299,7 @@ pub fn run_model(spec: &JobSpec, progress: &Progress) -> Result<JobReport, Pipel
     let textures = textures::TextureLevels::new(path.clone(), &source.images, &warnings);
     let done = std::sync::atomic::AtomicU64::new(0);
     let total = tiles.len() as u64;
+    progress.counting(WorkKind::Tiles, total);
     tiles.par_iter().try_for_each(|(p, node)| {
         progress.check()?;
         let center = node.bounds.center();

@@ -25,7 +25,7 @@ use record::{IdPlan, RecordLayout};
 use spill::CellWriter;
 use std::collections::BTreeMap;
 use std::path::Path;
-use tessera_model::{Aabb, EnuFrame, OctTileId, Stage, WorkPlan, WorkUnit};
+use tessera_model::{Aabb, EnuFrame, OctTileId, Stage, WorkKind, WorkPlan, WorkUnit};
 use tessera_proj::CrsKind;
 use tiler::{Pending, Tiler, TilerOptions};
 use transform::LocalGrid;
@@ -480,6 +480,7 @@ fn tile_with<const K: usize>(job: TileJob) -> Result<TilingResult, PipelineError
     );
     let plan = work_plan(&job.inputs.sources);
     job.progress.enter(Stage::Read);
+    job.progress.counting(WorkKind::Points, total);
     let grids: Vec<Option<LocalGrid>> = job
         .inputs
         .sources
@@ -505,6 +506,7 @@ fn tile_with<const K: usize>(job: TileJob) -> Result<TilingResult, PipelineError
     let cells = writer.finish()?;
 
     job.progress.enter(Stage::Tile);
+    job.progress.counting(WorkKind::Points, total);
     let tiler = Tiler::<K>::new(
         TilerOptions {
             cube: job.cube,

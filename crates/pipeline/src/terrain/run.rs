@@ -18,7 +18,7 @@ use rayon::prelude::*;
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use tessera_model::{QuadTileId, Rect, Stage, TilingScheme};
+use tessera_model::{QuadTileId, Rect, Stage, TilingScheme, WorkKind};
 
 /// Grid points along a tile edge: 2^7 + 1 (at most 16 641 vertices, below CesiumJS's
 /// 65 536-vertex limit for 16-bit indices).
@@ -169,6 +169,7 @@ fn warn_implausible(dems: &[Dem], warnings: &Warnings) {
 pub fn run_terrain(spec: &JobSpec, progress: &Progress) -> Result<JobReport, PipelineError> {
     let opts = &spec.terrain;
     let warnings = Warnings::default();
+    progress.plan(&[(Stage::Tile, 1.0)]);
     progress.enter(Stage::Inspect);
     let files = discover(&spec.inputs, InputFormat::Tiff, &warnings)?;
     let dems = open_dems(spec, &files, &warnings)?;
@@ -241,6 +242,7 @@ pub fn run_terrain(spec: &JobSpec, progress: &Progress) -> Result<JobReport, Pip
     let triangles = AtomicU64::new(0);
     let missing = AtomicU64::new(0);
     let total = tiles.len() as u64;
+    progress.counting(WorkKind::Tiles, total);
     tiles
         .par_iter()
         .try_for_each(|id| -> Result<(), PipelineError> {
