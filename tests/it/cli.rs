@@ -269,3 +269,50 @@ fn progress_lines_count_in_each_routes_own_units() {
         }
     }
 }
+
+/// A raster whose numbers cannot be in the CRS it is given converts with a warning that
+/// names the CRS's area of use; its own CRS gives none.
+#[test]
+fn rasters_outside_their_crs_area_of_use_are_warned_of() {
+    let d = tempfile::tempdir().unwrap();
+    let rgb = fixture("tiny-rgb.tif");
+    let dem = fixture("tiny-dem.tif");
+    for (k, (route, file)) in [("imagery", &rgb), ("terrain", &dem)]
+        .into_iter()
+        .enumerate()
+    {
+        let f = file.to_str().unwrap();
+        let wrong = d.path().join(format!("wrong{k}"));
+        let c = run(
+            &[
+                "convert",
+                "--to",
+                route,
+                f,
+                "-o",
+                wrong.to_str().unwrap(),
+                "--input-crs",
+                "EPSG:27700",
+            ],
+            d.path(),
+        );
+        assert_eq!(c.code, Some(0), "{route}: {}", c.stderr);
+        assert!(
+            c.stderr
+                .contains("outside the area where OSGB36 / British National Grid is used"),
+            "{route}: {}",
+            c.stderr
+        );
+        let right = d.path().join(format!("right{k}"));
+        let c = run(
+            &["convert", "--to", route, f, "-o", right.to_str().unwrap()],
+            d.path(),
+        );
+        assert_eq!(c.code, Some(0), "{route}: {}", c.stderr);
+        assert!(
+            !c.stderr.contains("outside the area"),
+            "{route}: {}",
+            c.stderr
+        );
+    }
+}

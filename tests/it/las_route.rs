@@ -501,3 +501,73 @@ fn copc_chunks_are_read_in_parallel() {
         .count();
     assert_eq!(off, 0, "points decoded differently from the las crate");
 }
+
+/// A copy of the tiny fixture moved to `x`, `y` (its 7 m square keeps its size in the
+/// file's numbers).
+fn tiny_las_at(dir: &std::path::Path, x: f64, y: f64) -> PathBuf {
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/files/tiny.las");
+    let mut b = std::fs::read(src).unwrap();
+    let f64_at = |b: &[u8], o: usize| f64::from_le_bytes(b[o..o + 8].try_into().unwrap());
+    let (dx, dy) = (x - f64_at(&b, 155), y - f64_at(&b, 163));
+    // Offsets (x, y), then the bounds: max x, min x, max y, min y.
+    for (o, d) in [
+        (155, dx),
+        (163, dy),
+        (179, dx),
+        (187, dx),
+        (195, dy),
+        (203, dy),
+    ] {
+        let v = f64_at(&b, o) + d;
+        b[o..o + 8].copy_from_slice(&v.to_le_bytes());
+    }
+    let p = dir.join("moved.las");
+    std::fs::write(&p, b).unwrap();
+    p
+}
+
+/// Coordinates in US survey feet under a CRS in metres land in another place: the job
+/// still converts, with a warning that names the area of use and the likely cause; the
+/// right CRS gives none.
+#[test]
+fn feet_under_a_metre_crs_are_warned_of_with_the_cause() {
+    let d = tempfile::tempdir().unwrap();
+    // Manhattan in NAD83 / New York Long Island (ftUS), EPSG:2263.
+    let las = tiny_las_at(d.path(), 987_000.0, 211_000.0);
+    let run = |crs: &str, out: &str| {
+        let mut spec = JobSpec::new(vec![las.clone()], d.path().join(out));
+        spec.input_crs = Some(CrsSpec::parse(crs).unwrap());
+        run_with_threads(&spec, 2).unwrap()
+    };
+    let area = |r: &tessera_pipeline::JobReport| -> Vec<String> {
+        r.warnings
+            .iter()
+            .filter(|w| w.code == "crs-area-of-use")
+            .map(|w| w.message.clone())
+            .collect()
+    };
+    // The same numbers read as metres (EPSG:32118, the metre variant) land ~700 km east.
+    let wrong = run("EPSG:32118", "wrong");
+    let w = area(&wrong);
+    assert_eq!(w.len(), 1, "{:?}", wrong.warnings);
+    assert!(
+        w[0].contains("moved.las") && w[0].contains("outside the area where"),
+        "{}",
+        w[0]
+    );
+    assert!(w[0].contains("read as feet"), "{}", w[0]);
+    assert_eq!(wrong.points_written, 64);
+    let right = run("EPSG:2263", "right");
+    assert!(area(&right).is_empty(), "{:?}", right.warnings);
+    // x and y swapped in a CRS in metres (UTM 32N): the axis order is named.
+    let swapped = tiny_las_at(d.path(), 5_699_000.0, 356_000.0);
+    let mut spec = JobSpec::new(vec![swapped], d.path().join("swapped"));
+    spec.input_crs = Some(CrsSpec::parse("EPSG:25832").unwrap());
+    let r = run_with_threads(&spec, 2).unwrap();
+    let w = area(&r);
+    assert!(
+        w.len() == 1 && w[0].contains("x and y swapped"),
+        "{:?}",
+        r.warnings
+    );
+}

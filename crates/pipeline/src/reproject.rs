@@ -15,6 +15,27 @@ use tessera_proj::{crs_info, CrsInfo, CrsKind, ProjError, Transformer};
 /// the deepest trenches and high-altitude flights.
 const PLAUSIBLE_RADIUS_M: std::ops::Range<f64> = 6_330_000.0..6_420_000.0;
 
+/// Degrees a file may reach beyond its CRS's area of use before it is suspect: areas
+/// are drawn around territories, and data near or a little past their edges is common.
+pub const AREA_MARGIN_DEG: f64 = 2.0;
+
+/// Metres in a US survey foot.
+const US_FOOT_M: f64 = 1200.0 / 3937.0;
+
+/// Whether a point lies within `area` (west, south, east, north; west > east across the
+/// antimeridian) grown by [`AREA_MARGIN_DEG`].
+fn in_area(area: &[f64; 4], lon: f64, lat: f64) -> bool {
+    let m = AREA_MARGIN_DEG;
+    let [w, s, e, n] = *area;
+    let lat_ok = lat >= s - m && lat <= n + m;
+    let lon_ok = if w <= e {
+        lon >= w - m && lon <= e + m
+    } else {
+        lon >= w - m || lon <= e + m
+    };
+    lat_ok && lon_ok
+}
+
 #[derive(Debug, Clone, PartialEq)]
 enum Heights {
     /// Heights are ellipsoidal already, or the CRS says nothing about them.
@@ -199,6 +220,27 @@ impl CrsPlan {
         Ok(())
     }
 
+    /// Longitude and latitude (degrees) of source coordinates; `None` where PROJ cannot
+    /// place them or they land nowhere near the Earth's surface.
+    fn lon_lat(&self, xyz: &[[f64; 3]]) -> Option<Vec<[f64; 2]>> {
+        let mut p = xyz.to_vec();
+        self.to_ecef(&mut p).ok()?;
+        if CrsPlan::first_implausible(&p).is_some() {
+            return None;
+        }
+        Transformer::new("EPSG:4978", "EPSG:4979")
+            .ok()?
+            .transform(&mut p)
+            .ok()?;
+        Some(p.iter().map(|g| [g[0], g[1]]).collect())
+    }
+
+    /// Why source coordinates `xyz` (spread over a file's extent) do not look like they
+    /// belong to this CRS; see [`area_of_use_problem`].
+    pub fn area_of_use_problem(&self, xyz: &[[f64; 3]]) -> Option<String> {
+        area_of_use_problem(&self.info, xyz, |p| self.lon_lat(p))
+    }
+
     /// Index of the first ECEF position that no real point on Earth could have.
     pub fn first_implausible(ecef: &[[f64; 3]]) -> Option<usize> {
         ecef.iter().position(|p| {
@@ -218,4 +260,63 @@ pub fn enu_frame_at(center_ecef: [f64; 3]) -> Result<EnuFrame, ProjError> {
         p[0][0].to_radians(),
         p[0][1].to_radians(),
     ))
+}
+
+/// Why source coordinates `xyz` (spread over a file's extent, in the CRS `info`
+/// describes; `lon_lat` places them) do not look like they belong to that CRS: they lie outside its area of use (by more than
+/// [`AREA_MARGIN_DEG`]). The text gives the extent, the area and the likely cause
+/// (feet read as metres or the reverse, swapped axes) when the coordinates fit the
+/// area once that is undone. `None` when they fit, or when PROJ knows no area.
+pub fn area_of_use_problem(
+    info: &CrsInfo,
+    xyz: &[[f64; 3]],
+    lon_lat: impl Fn(&[[f64; 3]]) -> Option<Vec<[f64; 2]>>,
+) -> Option<String> {
+    let area = info.area_of_use_deg?;
+    let fits = |xyz: &[[f64; 3]]| {
+        lon_lat(xyz).is_some_and(|ll| ll.iter().all(|p| in_area(&area, p[0], p[1])))
+    };
+    if xyz.is_empty() || fits(xyz) {
+        return None;
+    }
+    let extent = match lon_lat(xyz) {
+        Some(ll) => {
+            let (mut w, mut so, mut e, mut n) = (180.0f64, 90.0f64, -180.0f64, -90.0f64);
+            for p in &ll {
+                w = w.min(p[0]);
+                e = e.max(p[0]);
+                so = so.min(p[1]);
+                n = n.max(p[1]);
+            }
+            format!("its coordinates land at lon {w:.2}..{e:.2}, lat {so:.2}..{n:.2}")
+        }
+        None => "its coordinates land nowhere on the Earth's surface".into(),
+    };
+    let scaled =
+        |f: f64| -> Vec<[f64; 3]> { xyz.iter().map(|p| [p[0] * f, p[1] * f, p[2]]).collect() };
+    let linear =
+        matches!(info.kind, CrsKind::Projected | CrsKind::Compound) && info.horizontal_unit_m > 0.0;
+    let unit = info.horizontal_unit_m;
+    let cause = if linear && (unit - 1.0).abs() < 1e-9 && fits(&scaled(US_FOOT_M)) {
+        Some("they fit it when read as feet: the file probably holds feet under a CRS in metres; pass --input-crs with the CRS in feet (e.g. the state-plane ftUS variant)")
+    } else if linear && unit < 0.5 && fits(&scaled(1.0 / unit)) {
+        Some("they fit it when read as metres: the file probably holds metres under a CRS in feet; pass --input-crs with the CRS in metres")
+    } else if fits(&xyz.iter().map(|p| [p[1], p[0], p[2]]).collect::<Vec<_>>()) {
+        Some("they fit it with x and y swapped: the axis order is probably swapped")
+    } else {
+        None
+    };
+    let [w, so, e, n] = area;
+    let mut msg = format!(
+        "{extent}, outside the area where {} is used (lon {w:.2}..{e:.2}, lat {so:.2}..{n:.2})",
+        info.name
+    );
+    match cause {
+        Some(c) => {
+            msg.push_str("; ");
+            msg.push_str(c);
+        }
+        None => msg.push_str("; check that the file's CRS is right, or pass --input-crs"),
+    }
+    Some(msg)
 }

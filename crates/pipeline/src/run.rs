@@ -67,7 +67,7 @@ fn run_points(spec: &JobSpec, progress: &Progress) -> Result<JobReport, Pipeline
     let inputs = pointcloud::prepare(spec, &files, &warnings)?;
     let total: u64 = inputs.sources.iter().map(|s| s.points).sum();
     progress.set_points_total(total);
-    let (frame, cube, extent_deg) = pointcloud::place(&inputs)?;
+    let (frame, cube, extent_deg) = pointcloud::place(&inputs, &warnings)?;
     progress.check()?;
 
     let parent = spill_parent(spec);

@@ -218,6 +218,27 @@ pub struct CrsInfo {
     pub horizontal_unit_m: f64,
     /// Metres per unit of the vertical axis, when the CRS has one.
     pub vertical_unit_m: Option<f64>,
+    /// Where the CRS is meant to be used, as PROJ's database gives it: west, south, east,
+    /// north in degrees (west > east where the area crosses the antimeridian).
+    pub area_of_use_deg: Option<[f64; 4]>,
+}
+
+fn area_of_use(ctx: &Context, crs: &Pj) -> Option<[f64; 4]> {
+    let mut a = [0.0f64; 4];
+    // SAFETY: ctx, crs valid; out pointers are to locals; the area name is not asked for.
+    let ok = unsafe {
+        sys::proj_get_area_of_use(
+            ctx.0,
+            crs.0,
+            &mut a[0],
+            &mut a[1],
+            &mut a[2],
+            &mut a[3],
+            ptr::null_mut(),
+        )
+    };
+    // PROJ reports -1000 for an unknown bound.
+    (ok != 0 && a.iter().all(|v| v.is_finite() && *v > -999.0)).then_some(a)
 }
 
 fn pj_name(p: &Pj) -> String {
@@ -297,6 +318,7 @@ pub fn crs_info(definition: &str) -> Result<CrsInfo, ProjError> {
         vertical_name: None,
         horizontal_unit_m: 1.0,
         vertical_unit_m: None,
+        area_of_use_deg: area_of_use(&ctx, &crs),
     };
     if kind == CrsKind::Compound {
         // SAFETY: ctx and crs valid; sub-CRS objects are owned by Pj wrappers.

@@ -77,6 +77,13 @@ mod tests {
         assert!((i.horizontal_unit_m - 0.3048006096).abs() < 1e-9);
         assert!(i.vertical_name.is_none());
         assert!(crs_info("EPSG:4979").unwrap().kind == CrsKind::Geographic3D);
+        // UTM zone 32N: 6-12 degrees east, in the northern hemisphere.
+        let a = crs_info("EPSG:25832").unwrap().area_of_use_deg.unwrap();
+        assert!(
+            a[0] >= 5.0 && a[0] <= 6.0 && a[2] >= 12.0 && a[2] <= 13.5,
+            "{a:?}"
+        );
+        assert!(a[1] > 30.0 && a[3] < 90.0, "{a:?}");
         assert!(crs_info("not a crs").is_err());
     }
 }

@@ -33,6 +33,9 @@ impl ImagerySource {
         warnings: &Warnings,
     ) -> Result<ImagerySource, PipelineError> {
         let raster = PlacedRaster::open(id, path, scheme, input_crs)?;
+        if let Some(why) = raster.area_of_use_problem() {
+            warnings.push("crs-area-of-use", format!("{}: {why}", path.display()));
+        }
         let tiff = &raster.tiff;
         let gray = tiff.value_bands() < 3;
         if tiff.value_bands() > 3 {

@@ -140,11 +140,18 @@ fn radius_km(p: &[f64; 3]) -> f64 {
 }
 
 /// The local frame (at the centre of all inputs), the octree cube in it, and the
-/// geographic extent. Refuses inputs whose header box cannot be in their CRS.
-pub fn place(inputs: &PreparedInputs) -> Result<(EnuFrame, Cube, [f64; 4]), PipelineError> {
+/// geographic extent. Refuses inputs whose header box cannot be in their CRS; warns of
+/// those outside their CRS's area of use.
+pub fn place(
+    inputs: &PreparedInputs,
+    warnings: &Warnings,
+) -> Result<(EnuFrame, Cube, [f64; 4]), PipelineError> {
     let mut all_ecef = Vec::new();
     for (s, plan) in inputs.sources.iter().zip(&inputs.plans) {
         let orig = header_samples(&s.bounds);
+        if let Some(why) = plan.area_of_use_problem(&orig) {
+            warnings.push("crs-area-of-use", format!("{}: {why}", s.path.display()));
+        }
         let mut pts = orig.clone();
         plan.to_ecef(&mut pts).map_err(|e| {
             implausible(

@@ -47,6 +47,27 @@ pub struct PlacedRaster {
 }
 
 impl PlacedRaster {
+    /// Why the raster does not look like it belongs to its CRS (outside the CRS's area of
+    /// use, with the likely cause), for a warning; see
+    /// [`crate::reproject::area_of_use_problem`].
+    pub fn area_of_use_problem(&self) -> Option<String> {
+        let b = self.tiff.geo.bounds(self.tiff.width, self.tiff.height);
+        let mut grid = Vec::with_capacity(9);
+        for fx in [0.0, 0.5, 1.0] {
+            for fy in [0.0, 0.5, 1.0] {
+                grid.push([b[0] + fx * (b[2] - b[0]), b[1] + fy * (b[3] - b[1]), 0.0]);
+            }
+        }
+        let to_geo = tessera_proj::Transformer::new(self.crs.definition(), "EPSG:4326").ok()?;
+        crate::reproject::area_of_use_problem(&self.crs_info, &grid, |xyz| {
+            let mut p = xyz.to_vec();
+            to_geo.transform(&mut p).ok()?;
+            p.iter()
+                .all(|g| g[0].abs() <= 180.0 && g[1].abs() <= 90.0)
+                .then(|| p.iter().map(|g| [g[0], g[1]]).collect())
+        })
+    }
+
     /// Open `path`, settle its CRS (`input_crs` overrides the file) and place it in `scheme`.
     pub fn open(
         id: u32,

@@ -47,6 +47,9 @@ fn open_dems(
     let mut dems = Vec::new();
     for (i, f) in files.iter().enumerate() {
         let mut raster = PlacedRaster::open(i as u32, f, SCHEME, spec.input_crs.as_ref())?;
+        if let Some(why) = raster.area_of_use_problem() {
+            warnings.push("crs-area-of-use", format!("{}: {why}", f.display()));
+        }
         if raster.tiff.value_bands() != 1 {
             return Err(RasterError::Unsupported {
                 path: f.clone(),
