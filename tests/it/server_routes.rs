@@ -2144,3 +2144,59 @@ async fn a_job_interrupted_twice_is_not_started_again() {
     let b = state.store.asset(once).unwrap().unwrap();
     assert_eq!(b.status, tessera_server::store::Status::NotStarted);
 }
+
+/// Options an asset's conversion does not apply end as `OPTION_IGNORED` warnings naming
+/// the option and why, on assets that still complete; options it honours give none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn options_a_conversion_does_not_apply_are_warned_of_on_the_asset() {
+    let runner: Arc<dyn JobRunner> = Arc::new(PipelineRunner::new(Some(2)).unwrap());
+    let s = server(AuthMode::Disabled, runner);
+    let fixture = |n: &str| {
+        std::fs::read(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("fixtures/files")
+                .join(n),
+        )
+        .unwrap()
+    };
+    let cases = [
+        (
+            "3DTILES",
+            json!({"sourceType": "POINT_CLOUD", "waterMask": true, "tiling": "AUTO"}),
+            "tiny.las",
+            vec!["options.waterMask"],
+        ),
+        (
+            "TERRAIN",
+            json!({"sourceType": "RASTER_TERRAIN", "heightReference": "MEAN_SEA_LEVEL", "toMeters": 0.3048}),
+            "tiny-dem.tif",
+            vec!["options.heightReference", "options.toMeters"],
+        ),
+        (
+            "TERRAIN",
+            json!({"sourceType": "RASTER_TERRAIN", "heightReference": "WGS84", "waterMask": true}),
+            "tiny-dem.tif",
+            vec![],
+        ),
+    ];
+    for (type_, options, file, want) in cases {
+        let id = create_with(&s.app, file, type_, options.clone()).await;
+        upload_and_start(&s.app, id, file, fixture(file)).await;
+        let a = wait(&s.app, id, None).await;
+        assert_eq!(a["status"], "COMPLETE", "{options}: {a}");
+        let ignored: Vec<String> = a["processingWarnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|w| w["code"] == "OPTION_IGNORED")
+            .map(|w| w["message"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(ignored.len(), want.len(), "{options}: {ignored:?}");
+        for (got, key) in ignored.iter().zip(&want) {
+            assert!(
+                got.starts_with(&format!("{key}: ")),
+                "{options}: {ignored:?}"
+            );
+        }
+    }
+}

@@ -355,7 +355,12 @@ pub fn execute(task: &Task, runner: &dyn JobRunner, progress: &Progress) -> Outc
     };
     let sources = layout.sources(task.id);
     let result = catch_unwind(AssertUnwindSafe(|| {
-        process(task, &layout, runner, progress)
+        process(task, &layout, runner, progress).map(|(mut report, entry)| {
+            let mut ignored = ignored_options(task.source_type(), &task.options);
+            ignored.append(&mut report.warnings);
+            report.warnings = ignored;
+            (report, entry)
+        })
     }));
     let stage = format!("{:?}", progress.snapshot().stage).to_ascii_uppercase();
     match result {
@@ -469,7 +474,12 @@ fn warnings(report: &JobReport, sources: &Path) -> Vec<ProcessingWarning> {
     for w in &report.warnings {
         let (message, _) = relative(&w.message, sources);
         let code = w.code.to_ascii_uppercase().replace('-', "_");
-        if let Some(x) = out.iter_mut().find(|x| x.code == code) {
+        // Repeats of a code are counted under its first message, except ignored
+        // options: each names a different option.
+        let same = |x: &ProcessingWarning| {
+            x.code == code && (code != "OPTION_IGNORED" || x.message == message)
+        };
+        if let Some(x) = out.iter_mut().find(|x| same(x)) {
             x.count += 1;
         } else if out.len() < 100 {
             out.push(ProcessingWarning {
@@ -642,6 +652,102 @@ fn process(
     Ok((report, entry))
 }
 
+/// Options of an asset that its conversion does not apply, each with the reason, for
+/// `OPTION_IGNORED` warnings: keys its `sourceType` does not read (unknown ones
+/// included), and ion options whose requested value this version cannot make (values
+/// that ask for what the route does anyway, such as `textureFormat: AUTO` or
+/// `heightReference: WGS84` for terrain, are honoured and give none).
+pub fn ignored_options(source_type: &str, options: &Value) -> Vec<tessera_pipeline::Warning> {
+    let Some(o) = options.as_object() else {
+        return Vec::new();
+    };
+    let reads: &[&str] = match source_type {
+        "POINT_CLOUD" => &[
+            option::GEOMETRY_COMPRESSION,
+            option::TILING,
+            option::ATTRIBUTES,
+        ],
+        "3D_MODEL" | "3D_CAPTURE" => &[option::POSITION],
+        "RASTER_TERRAIN" => &[option::WATER_MASK],
+        "CITYGML" => &[option::CLAMP_TO_TERRAIN, option::BASE_TERRAIN_ID],
+        _ => &[],
+    };
+    let mut out = Vec::new();
+    let mut ignore = |key: &str, why: String| {
+        out.push(tessera_pipeline::Warning {
+            code: "option-ignored",
+            message: format!("options.{key}: {why}"),
+        });
+    };
+    for (key, v) in o {
+        let key = key.as_str();
+        if key == option::SOURCE_TYPE || key == option::INPUT_CRS || reads.contains(&key) {
+            continue;
+        }
+        let text = v.as_str().map(str::to_ascii_uppercase);
+        let flag = v.as_bool();
+        let meshes = matches!(source_type, "CITYGML" | "3D_MODEL" | "3D_CAPTURE");
+        match key {
+            "heightReference" if source_type == "RASTER_TERRAIN" => {
+                if text.as_deref() != Some("WGS84") {
+                    ignore(
+                        key,
+                        format!(
+                            "{v} is not applied: this version adds no geoid model, so the DEM's heights are kept as stored (as WGS84 would); pass WGS84 to say so, or convert the DEM to ellipsoidal heights first"
+                        ),
+                    );
+                }
+            }
+            "toMeters" if source_type == "RASTER_TERRAIN" => {
+                if v.as_f64() != Some(1.0) {
+                    ignore(
+                        key,
+                        format!("{v} is not applied: heights are taken as metres"),
+                    );
+                }
+            }
+            "baseTerrainId" if source_type == "RASTER_TERRAIN" => {
+                if !v.is_null() {
+                    ignore(key, "terrain is not filled from a base terrain in this version; outside the DEM there are no tiles".into());
+                }
+            }
+            "geometryCompression" if meshes => {
+                if text.as_deref() != Some("NONE") {
+                    ignore(
+                        key,
+                        format!("{v} is not applied: mesh tiles are written uncompressed in this version (as NONE)"),
+                    );
+                }
+            }
+            "textureFormat" if meshes => {
+                if text.as_deref() != Some("AUTO") {
+                    ignore(
+                        key,
+                        format!("{v} is not applied: textures keep their JPEG/PNG encoding (as AUTO)"),
+                    );
+                }
+            }
+            "disableColors" | "disableTextures" if meshes => {
+                if flag != Some(false) {
+                    ignore(
+                        key,
+                        format!("{v} is not applied: colours and textures are always kept in this version"),
+                    );
+                }
+            }
+            option::POSITION if source_type == "POINT_CLOUD" => ignore(
+                key,
+                "point clouds are placed by their CRS (the file's, or options.inputCrs), not by a position".into(),
+            ),
+            _ => ignore(
+                key,
+                format!("not an option of sourceType {source_type}; ignored"),
+            ),
+        }
+    }
+    out
+}
+
 /// ion's `geometryCompression` for point clouds. Draco (ion's default) has no
 /// glTF extension for point primitives, so an explicit `DRACO` gets meshopt and a
 /// warning saying why; unset means Tessera's default, meshopt.
@@ -745,6 +851,63 @@ fn serve_as_is(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn options_a_route_does_not_apply_are_reported_with_the_reason() {
+        let codes = |st: &str, o: Value| -> Vec<String> {
+            ignored_options(st, &o)
+                .into_iter()
+                .inspect(|w| assert_eq!(w.code, "option-ignored"))
+                .map(|w| w.message)
+                .collect()
+        };
+        // Read by the route, or asking for what it does anyway: nothing to report.
+        assert!(codes(
+            "POINT_CLOUD",
+            json!({"sourceType": "POINT_CLOUD", "inputCrs": "EPSG:28992", "geometryCompression": "MESHOPT", "tiling": "AUTO"})
+        )
+        .is_empty());
+        assert!(codes(
+            "RASTER_TERRAIN",
+            json!({"sourceType": "RASTER_TERRAIN", "heightReference": "WGS84", "toMeters": 1.0, "waterMask": true})
+        )
+        .is_empty());
+        assert!(codes(
+            "CITYGML",
+            json!({"sourceType": "CITYGML", "textureFormat": "AUTO", "geometryCompression": "NONE", "disableTextures": false})
+        )
+        .is_empty());
+        // Not applied: each named with its reason.
+        let t = codes(
+            "RASTER_TERRAIN",
+            json!({"sourceType": "RASTER_TERRAIN", "heightReference": "MEAN_SEA_LEVEL", "toMeters": 0.3048, "clampToTerrain": true}),
+        );
+        assert_eq!(t.len(), 3, "{t:?}");
+        assert!(t
+            .iter()
+            .any(|m| m.starts_with("options.heightReference:") && m.contains("geoid")));
+        assert!(t.iter().any(|m| m.starts_with("options.toMeters:")));
+        assert!(t
+            .iter()
+            .any(|m| m.starts_with("options.clampToTerrain:") && m.contains("RASTER_TERRAIN")));
+        let c = codes(
+            "CITYGML",
+            json!({"sourceType": "CITYGML", "geometryCompression": "DRACO", "textureFormat": "KTX2", "disableColors": true, "shiny": 1}),
+        );
+        assert_eq!(c.len(), 4, "{c:?}");
+        assert!(c
+            .iter()
+            .any(|m| m.starts_with("options.shiny: not an option")));
+        let p = codes(
+            "POINT_CLOUD",
+            json!({"sourceType": "POINT_CLOUD", "position": [1, 2, 3], "waterMask": true}),
+        );
+        assert_eq!(p.len(), 2, "{p:?}");
+        assert!(p
+            .iter()
+            .any(|m| m.starts_with("options.position:") && m.contains("CRS")));
+    }
 
     #[test]
     fn ion_geometry_compression_maps_onto_point_tiles() {
