@@ -270,17 +270,16 @@ fn progress_lines_count_in_each_routes_own_units() {
     }
 }
 
-/// A raster whose numbers cannot be in the CRS it is given converts with a warning that
-/// names the CRS's area of use; its own CRS gives none.
+/// A raster or city model whose numbers cannot be in the CRS it is given converts with a
+/// warning that names the CRS's area of use; its own CRS gives none.
 #[test]
-fn rasters_outside_their_crs_area_of_use_are_warned_of() {
+fn rasters_and_city_models_outside_their_crs_area_of_use_are_warned_of() {
     let d = tempfile::tempdir().unwrap();
     let rgb = fixture("tiny-rgb.tif");
     let dem = fixture("tiny-dem.tif");
-    for (k, (route, file)) in [("imagery", &rgb), ("terrain", &dem)]
-        .into_iter()
-        .enumerate()
-    {
+    let gml = fixture("tiny.gml");
+    let runs = [("imagery", &rgb), ("terrain", &dem), ("3dtiles", &gml)];
+    for (k, (route, file)) in runs.into_iter().enumerate() {
         let f = file.to_str().unwrap();
         let wrong = d.path().join(format!("wrong{k}"));
         let c = run(

@@ -1108,6 +1108,14 @@ fn make_plan(
         }
     }
     let swap = latitude_first(&name, &plan.info, Some(first));
+    let sample = if swap {
+        [first[1], first[0], first[2]]
+    } else {
+        first
+    };
+    if let Some(why) = plan.area_of_use_problem(&[sample]) {
+        warnings.push("crs-area-of-use", format!("{}: {why}", path.display()));
+    }
     let label = crs.label();
     Ok(Some((Plan { plan, swap }, label, source)))
 }
