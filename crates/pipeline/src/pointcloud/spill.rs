@@ -61,23 +61,46 @@ pub fn write_file<const K: usize>(
     })
 }
 
-/// Read the records a file holds on disk (`count` of them), then delete it.
-fn read_disk_part(path: &Path, count: u64, size: usize) -> Result<Vec<u8>, PipelineError> {
+thread_local! {
+    /// Each worker's buffer for the records it reads back, kept from one cell to the
+    /// next: a new buffer per cell would be fresh pages from the system every time (large
+    /// blocks go back to it when freed), and faulting them in costs more than reading.
+    static READ_BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Read the records a file holds on disk (`count` of them) into this thread's read
+/// buffer, delete the file, and hand the bytes to `f`.
+fn with_disk_part<R>(
+    path: &Path,
+    count: u64,
+    size: usize,
+    f: impl FnOnce(&[u8]) -> R,
+) -> Result<R, PipelineError> {
     if count == 0 {
-        return Ok(Vec::new());
+        return Ok(f(&[]));
     }
-    let bytes = std::fs::read(path).map_err(|e| spill_err(path, e))?;
-    if bytes.len() as u64 != count.saturating_mul(size as u64) {
-        return Err(spill_err(
-            path,
-            std::io::Error::new(
-                std::io::ErrorKind::UnexpectedEof,
-                format!("{} bytes where {count} records were written", bytes.len()),
-            ),
-        ));
-    }
-    std::fs::remove_file(path).map_err(|e| spill_err(path, e))?;
-    Ok(bytes)
+    READ_BUF.with(|cell| {
+        let mut buf = cell.borrow_mut();
+        buf.clear();
+        let expected = count.saturating_mul(size as u64);
+        File::open(path)
+            .and_then(|mut file| {
+                buf.reserve(usize::try_from(expected).unwrap_or(usize::MAX));
+                file.read_to_end(&mut buf)
+            })
+            .map_err(|e| spill_err(path, e))?;
+        if buf.len() as u64 != expected {
+            return Err(spill_err(
+                path,
+                std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    format!("{} bytes where {count} records were written", buf.len()),
+                ),
+            ));
+        }
+        std::fs::remove_file(path).map_err(|e| spill_err(path, e))?;
+        Ok(f(&buf))
+    })
 }
 
 /// Every record of a node, in the order written; its file is deleted.
@@ -87,12 +110,13 @@ pub fn take_file<const K: usize>(
     layout: &RecordLayout,
 ) -> Result<Vec<TilePoint<K>>, PipelineError> {
     let size = layout.bytes();
-    let disk = read_disk_part(&file.path, file.on_disk(layout), size)?;
+    let on_disk = file.on_disk(layout);
     let held = std::mem::take(&mut file.held);
     file.count = 0;
-    let mut out = Vec::with_capacity(disk.len() / size + held.len() / size);
-    out.extend(disk.chunks_exact(size).map(|b| layout.read(b)));
-    drop(disk);
+    let mut out = Vec::with_capacity(on_disk as usize + held.len() / size);
+    with_disk_part(&file.path, on_disk, size, |disk| {
+        out.extend(disk.chunks_exact(size).map(|b| layout.read(b)));
+    })?;
     out.extend(held.chunks_exact(size).map(|b| layout.read(b)));
     Ok(out)
 }
