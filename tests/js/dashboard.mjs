@@ -193,6 +193,13 @@ await step("preview-and-pick", async () => {
   const state = await page.evaluate(() => [document.body.dataset.viewer, document.querySelector("#viewer-status").textContent]);
   if (state[0] !== "ready") throw new Error(state[1]);
   await noOverflow();
+  // The globe carries the offline basemap that ships with CesiumJS, not a bare colour.
+  const base = await page.evaluate(() => {
+    const layers = window.tesseraViewer.viewer.imageryLayers;
+    const first = layers.length ? layers.get(0) : null;
+    return first && first.ready ? String(first.imageryProvider.url || "") : "";
+  });
+  if (!base.includes("NaturalEarthII")) throw new Error(`no offline basemap under the data (first layer: "${base}")`);
   await page.screenshot({ path: path.join(dir, "05-preview.png") });
   // Find a pixel showing a building, then click it like a user.
   const spot = await page.evaluate(() => {

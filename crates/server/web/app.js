@@ -1086,7 +1086,10 @@ function startPreview(section, asset) {
       C.Ion.defaultServer = `${location.origin}/`;
       C.Ion.defaultAccessToken = state.token || "local";
       const v = new C.Viewer(box, {
-        baseLayer: false,
+        // Natural Earth II ships inside the CesiumJS package: a basemap with no network.
+        baseLayer: C.ImageryLayer.fromProviderAsync(
+          C.TileMapServiceImageryProvider.fromUrl(C.buildModuleUrl("Assets/Textures/NaturalEarthII"))
+        ),
         baseLayerPicker: false,
         geocoder: false,
         timeline: false,
