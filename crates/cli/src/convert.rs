@@ -637,9 +637,13 @@ fn imagery_options(args: &ConvertArgs) -> Result<ImageryOptions, ExitCode> {
 pub fn run(args: ConvertArgs, matches: Option<&ArgMatches>) -> ExitCode {
     let given =
         |id: &str| matches.is_some_and(|m| m.value_source(id) == Some(ValueSource::CommandLine));
-    if let Some(route) = route_of(&args) {
-        if let Err(code) = check_route_flags(route, given) {
-            return code;
+    // Routing 3D Tiles jobs reads the inputs' heads, which the job does again: only
+    // when a flag that some route does not read was given.
+    if ROUTE_FLAGS.iter().any(|(id, _)| given(id)) {
+        if let Some(route) = route_of(&args) {
+            if let Err(code) = check_route_flags(route, given) {
+                return code;
+            }
         }
     }
     let spec = match spec_from(&args) {
@@ -834,4 +838,23 @@ fn print_report(r: &JobReport, took: std::time::Duration) {
         "extent: lon {:.6}..{:.6}, lat {:.6}..{:.6}",
         e[0], e[2], e[1], e[3]
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::{Args, Command};
+
+    /// Every flag the route check names is an argument of `convert` (a misspelt id would
+    /// never be seen as given), and none is listed twice.
+    #[test]
+    fn route_flags_name_real_arguments() {
+        let cmd = ConvertArgs::augment_args(Command::new("convert"));
+        let ids: Vec<&str> = cmd.get_arguments().map(|a| a.get_id().as_str()).collect();
+        for (k, (id, routes)) in ROUTE_FLAGS.iter().enumerate() {
+            assert!(ids.contains(id), "{id} is no argument of convert");
+            assert!(!routes.is_empty(), "{id}");
+            assert!(ROUTE_FLAGS[..k].iter().all(|(o, _)| o != id), "{id} twice");
+        }
+    }
 }

@@ -268,7 +268,6 @@ impl Progress {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tessera_model::WorkKind;
 
     #[test]
     fn percent_is_monotonic_and_below_100_until_done() {

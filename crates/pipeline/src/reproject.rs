@@ -17,7 +17,7 @@ const PLAUSIBLE_RADIUS_M: std::ops::Range<f64> = 6_330_000.0..6_420_000.0;
 
 /// Degrees a file may reach beyond its CRS's area of use before it is suspect: areas
 /// are drawn around territories, and data near or a little past their edges is common.
-pub const AREA_MARGIN_DEG: f64 = 2.0;
+const AREA_MARGIN_DEG: f64 = 2.0;
 
 /// Metres in a US survey foot.
 const US_FOOT_M: f64 = 1200.0 / 3937.0;
@@ -228,10 +228,7 @@ impl CrsPlan {
         if CrsPlan::first_implausible(&p).is_some() {
             return None;
         }
-        Transformer::new("EPSG:4978", "EPSG:4979")
-            .ok()?
-            .transform(&mut p)
-            .ok()?;
+        to_geodetic(&mut p).ok()?;
         Some(p.iter().map(|g| [g[0], g[1]]).collect())
     }
 
@@ -250,11 +247,29 @@ impl CrsPlan {
     }
 }
 
+thread_local! {
+    static TO_GEODETIC: RefCell<Option<Rc<Transformer>>> = const { RefCell::new(None) };
+}
+
+/// ECEF to longitude, latitude (degrees) and ellipsoidal height in place, through one
+/// PROJ transformer per thread (made on first use).
+fn to_geodetic(xyz: &mut [[f64; 3]]) -> Result<(), ProjError> {
+    let t = TO_GEODETIC.with(|c| -> Result<Rc<Transformer>, ProjError> {
+        let mut c = c.borrow_mut();
+        if let Some(t) = c.as_ref() {
+            return Ok(t.clone());
+        }
+        let t = Rc::new(Transformer::new("EPSG:4978", "EPSG:4979")?);
+        *c = Some(t.clone());
+        Ok(t)
+    })?;
+    t.transform(xyz)
+}
+
 /// An east-north-up frame at the ECEF point `center`.
 pub fn enu_frame_at(center_ecef: [f64; 3]) -> Result<EnuFrame, ProjError> {
-    let t = Transformer::new("EPSG:4978", "EPSG:4979")?;
     let mut p = [center_ecef];
-    t.transform(&mut p)?;
+    to_geodetic(&mut p)?;
     Ok(EnuFrame::new(
         center_ecef,
         p[0][0].to_radians(),
@@ -273,13 +288,16 @@ pub fn area_of_use_problem(
     lon_lat: impl Fn(&[[f64; 3]]) -> Option<Vec<[f64; 2]>>,
 ) -> Option<String> {
     let area = info.area_of_use_deg?;
-    let fits = |xyz: &[[f64; 3]]| {
-        lon_lat(xyz).is_some_and(|ll| ll.iter().all(|p| in_area(&area, p[0], p[1])))
-    };
-    if xyz.is_empty() || fits(xyz) {
+    let inside = |ll: &[[f64; 2]]| ll.iter().all(|p| in_area(&area, p[0], p[1]));
+    let fits = |xyz: &[[f64; 3]]| lon_lat(xyz).is_some_and(|ll| inside(&ll));
+    if xyz.is_empty() {
         return None;
     }
-    let extent = match lon_lat(xyz) {
+    let placed = lon_lat(xyz);
+    if placed.as_deref().is_some_and(inside) {
+        return None;
+    }
+    let extent = match placed {
         Some(ll) => {
             let (mut w, mut so, mut e, mut n) = (180.0f64, 90.0f64, -180.0f64, -90.0f64);
             for p in &ll {

@@ -85,7 +85,12 @@ fn with_disk_part<R>(
         let expected = count.saturating_mul(size as u64);
         File::open(path)
             .and_then(|mut file| {
-                buf.reserve(usize::try_from(expected).unwrap_or(usize::MAX));
+                usize::try_from(expected)
+                    .ok()
+                    .and_then(|n| buf.try_reserve(n).ok())
+                    .ok_or_else(|| {
+                        std::io::Error::other(format!("no memory for {expected} bytes"))
+                    })?;
                 file.read_to_end(&mut buf)
             })
             .map_err(|e| spill_err(path, e))?;
